@@ -1,0 +1,75 @@
+"""azure-functions-durable-graph: typed graph workflows on Azure Durable Functions and SQLite.
+
+Importing the package pulls in neither the Azure SDK nor the local server stack.
+"""
+
+from .graph import (
+    END,
+    START,
+    GraphManifest,
+    GraphRegistration,
+    ManifestBuilder,
+    RetryPolicy,
+    RouteAction,
+    RouteDecision,
+    Send,
+    WaitSpec,
+    reducers,
+)
+from .graph.errors import (
+    DurableGraphError,
+    EventNotDeclaredError,
+    GraphNotFoundError,
+    GraphValidationError,
+    HandlerNotFoundError,
+    InvalidInputError,
+    InvalidRouteError,
+    InvalidUpdateError,
+    RunConflictError,
+    RunNotFoundError,
+    SnapshotError,
+    StoreError,
+    TargetLoadError,
+    ValidationProblem,
+)
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> object:
+    # DurableGraphApp lives in the azure layer; load it on first use to keep imports light.
+    if name == "DurableGraphApp":
+        from .azure.app import DurableGraphApp
+
+        return DurableGraphApp
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+__all__ = [
+    "END",
+    "START",
+    "DurableGraphApp",
+    "DurableGraphError",
+    "EventNotDeclaredError",
+    "GraphManifest",
+    "GraphNotFoundError",
+    "GraphRegistration",
+    "GraphValidationError",
+    "HandlerNotFoundError",
+    "InvalidInputError",
+    "InvalidRouteError",
+    "InvalidUpdateError",
+    "ManifestBuilder",
+    "RetryPolicy",
+    "RouteAction",
+    "RouteDecision",
+    "RunConflictError",
+    "RunNotFoundError",
+    "Send",
+    "SnapshotError",
+    "StoreError",
+    "TargetLoadError",
+    "ValidationProblem",
+    "WaitSpec",
+    "__version__",
+    "reducers",
+]

@@ -1,0 +1,101 @@
+"""``DurableGraphApp``: the registry of graphs, and the Azure Functions app built from it.
+
+The registry works without the Azure SDK, so ``durable-graph`` can discover and serve the graphs
+of a ``function_app.py`` locally. ``function_app`` returns a lazy handle: the real Functions app
+is built only when something (the Functions worker) first touches it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..graph.errors import DurableGraphError, GraphNotFoundError
+from ..graph.registration import GraphRegistration
+
+
+class DurableGraphApp:
+    """Holds registered graphs (every version) and exposes them as an Azure Functions app."""
+
+    def __init__(self, *, auth_level: Any = None, route_prefix: str = "api") -> None:
+        self.auth_level = auth_level
+        self.route_prefix = route_prefix
+        self._graphs: dict[str, dict[str, GraphRegistration]] = {}
+        self._function_app: LazyFunctionApp | None = None
+
+    def register_registration(self, registration: GraphRegistration) -> GraphRegistration:
+        """Register a built graph. Several versions of one graph may be registered."""
+        if not isinstance(registration, GraphRegistration):
+            raise DurableGraphError(
+                f"register_registration needs a GraphRegistration (builder.build()), got {type(registration).__name__}",
+                code="REGISTRATION_INVALID",
+            )
+        versions = self._graphs.setdefault(registration.graph_name, {})
+        versions[registration.version] = registration
+        return registration
+
+    register = register_registration
+
+    @property
+    def graph_names(self) -> list[str]:
+        """Names of every registered graph, in registration order."""
+        return list(self._graphs)
+
+    def registrations(self) -> list[GraphRegistration]:
+        """The latest registered version of every graph."""
+        return [self.get(name) for name in self._graphs]
+
+    def versions(self, graph_name: str) -> list[str]:
+        """Every registered version of ``graph_name`` in registration order."""
+        return list(self._graphs.get(graph_name, {}))
+
+    def get(self, graph_name: str, version: str | None = None) -> GraphRegistration:
+        """The registration of ``graph_name`` (the latest registered version by default)."""
+        versions = self._graphs.get(graph_name)
+        if not versions:
+            raise GraphNotFoundError(f"graph '{graph_name}' is not registered", details={"graph": graph_name})
+        if version is None:
+            return list(versions.values())[-1]
+        try:
+            return versions[version]
+        except KeyError:
+            raise GraphNotFoundError(
+                f"graph '{graph_name}' has no version '{version}' (registered: {', '.join(versions)})",
+                details={"graph": graph_name, "version": version},
+            ) from None
+
+    @property
+    def function_app(self) -> LazyFunctionApp:
+        """The Azure Functions app, built on first use (attribute access)."""
+        if self._function_app is None:
+            self._function_app = LazyFunctionApp(self)
+        return self._function_app
+
+
+class LazyFunctionApp:
+    """Stands for the Functions app until it is used; then builds it and delegates to it."""
+
+    def __init__(self, owner: DurableGraphApp) -> None:
+        self._owner = owner
+        self._built: Any = None
+
+    @property
+    def owner(self) -> DurableGraphApp:
+        """The DurableGraphApp this app serves (how local discovery finds the graphs)."""
+        return self._owner
+
+    def _build(self) -> Any:
+        raise DurableGraphError(
+            "the Azure Functions app for DurableGraphApp is not available in this version; "
+            "serve the graphs locally with 'durable-graph' instead",
+            code="AZURE_TARGET_UNAVAILABLE",
+        )
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if self._built is None:
+            self._built = self._build()
+        return getattr(self._built, name)
+
+
+__all__ = ["DurableGraphApp", "LazyFunctionApp"]

@@ -1,0 +1,278 @@
+"""``ManifestBuilder``: the typed, fluent way to declare a graph.
+
+The builder collects nodes, routers and event handlers; ``build()`` validates everything at once
+(raising one :class:`GraphValidationError` listing every problem) and returns a
+:class:`GraphRegistration`: the portable :class:`GraphManifest` plus the process-local handlers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from .errors import GraphValidationError
+from .manifest import (
+    DEFAULT_MAX_STEPS,
+    EventSpec,
+    GraphManifest,
+    NodeSpec,
+    RetryPolicy,
+    WaitSpec,
+)
+from .registration import GraphRegistration
+from .routing import END, RouteAction, RouteDecision
+from .state import state_json_schema, state_reducers
+from .validation import BuilderView, validate_graph
+
+Handler = Callable[..., Any]
+RouteTarget = str | RouteDecision | WaitSpec
+
+
+@dataclass
+class _NodeEntry:
+    name: str
+    handler: Any
+    kind: str = "node"
+    next: list[str] = field(default_factory=list)
+    route: Any = None
+    route_targets: list[str] | None = None
+    waits: list[WaitSpec] = field(default_factory=list)
+    terminal: bool = False
+    join: bool = False
+    retry: Any = None
+    timeout: Any = None
+    on_error: str | None = None
+    subgraph: Any = None
+
+
+@dataclass
+class _EventEntry:
+    name: str
+    handler: Any
+    payload_model: Any
+
+
+class ManifestBuilder:
+    """Declare a graph: nodes are plain functions, routing is data, state is a Pydantic model.
+
+    >>> builder = ManifestBuilder(graph_name="my_graph", state_model=MyState)  # doctest: +SKIP
+    >>> builder.set_entrypoint("process")                                      # doctest: +SKIP
+    >>> builder.add_node("process", process, next_node="finalize")             # doctest: +SKIP
+    >>> registration = builder.build()                                         # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        graph_name: str,
+        state_model: type[BaseModel],
+        version: str = "0.1.0",
+        metadata: dict[str, Any] | None = None,
+        max_steps: int = DEFAULT_MAX_STEPS,
+    ) -> None:
+        self.graph_name = graph_name
+        self.state_model = state_model
+        self.version = version
+        self.metadata = dict(metadata or {})
+        self.max_steps = max_steps
+        self._entrypoint: str | None = None
+        self._nodes: list[_NodeEntry] = []
+        self._events: list[_EventEntry] = []
+
+    def set_entrypoint(self, name: str) -> ManifestBuilder:
+        """The node every run starts with."""
+        self._entrypoint = name
+        return self
+
+    def add_node(
+        self,
+        name: str,
+        handler: Handler,
+        *,
+        next_node: str | list[str] | None = None,
+        route: Handler | None = None,
+        terminal: bool = False,
+        route_targets: Iterable[RouteTarget] | None = None,
+        join: bool = False,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        on_error: str | None = None,
+    ) -> ManifestBuilder:
+        """Add a node.
+
+        ``handler(state)`` or ``handler(state, ctx)`` (sync or async) returns an update: a dict
+        of fields, a model instance, or None. After it, ``route`` (same signatures) decides where
+        to go; without a router (or when it returns None) ``next_node`` is followed; ``terminal``
+        ends the branch. ``route_targets`` declares where the router may go (node names, END, or
+        ``RouteDecision.wait_for_event(...)`` waits). ``join`` runs the node once after every
+        other branch finished. ``retry``/``timeout`` (seconds) govern failures; ``on_error``
+        names a node that receives the failure in ``ctx.error`` instead of failing the run.
+        """
+        targets, waits = _split_targets(route_targets)
+        self._nodes.append(
+            _NodeEntry(
+                name=name,
+                handler=handler,
+                next=_as_list(next_node),
+                route=route,
+                route_targets=targets,
+                waits=waits,
+                terminal=terminal,
+                join=join,
+                retry=retry,
+                timeout=timeout,
+                on_error=on_error,
+            )
+        )
+        return self
+
+    def add_subgraph(
+        self,
+        name: str,
+        registration: GraphRegistration,
+        *,
+        next_node: str | list[str] | None = None,
+        terminal: bool = False,
+        join: bool = False,
+        retry: RetryPolicy | None = None,
+        timeout: float | None = None,
+        on_error: str | None = None,
+    ) -> ManifestBuilder:
+        """Use another registered graph as a node.
+
+        The child run starts from the parent's state fields that the child's state model
+        declares; its final state is merged back into the parent by field name.
+        """
+        self._nodes.append(
+            _NodeEntry(
+                name=name,
+                handler=None,
+                kind="subgraph",
+                next=_as_list(next_node),
+                terminal=terminal,
+                join=join,
+                retry=retry,
+                timeout=timeout,
+                on_error=on_error,
+                subgraph=registration,
+            )
+        )
+        return self
+
+    def add_event_handler(
+        self,
+        event_name: str,
+        handler: Handler | None = None,
+        *,
+        payload_model: type[BaseModel] | None = None,
+    ) -> ManifestBuilder:
+        """Declare an event the graph accepts.
+
+        ``handler(state, payload)`` (or ``(state, payload, ctx)``) returns a state update when
+        the event resumes a wait; without a handler the payload itself (a dict of state fields)
+        is the update. ``payload_model`` validates payloads when they are raised.
+        """
+        self._events.append(_EventEntry(event_name, handler, payload_model))
+        return self
+
+    def build(self) -> GraphRegistration:
+        """Validate the whole graph and return its registration (raises GraphValidationError)."""
+        view = BuilderView(
+            graph_name=self.graph_name,
+            state_model=self.state_model,
+            entrypoint=self._entrypoint,
+            nodes=list(self._nodes),
+            events=list(self._events),
+            max_steps=self.max_steps,
+        )
+        problems = validate_graph(view)
+        if problems:
+            raise GraphValidationError(self.graph_name, problems)
+        reducers = state_reducers(self.state_model)
+        manifest = GraphManifest(
+            graph_name=self.graph_name,
+            version=self.version,
+            entrypoint=self._entrypoint or "",
+            nodes=[_node_spec(entry) for entry in self._nodes],
+            events=[
+                EventSpec(
+                    name=e.name,
+                    payload_schema=e.payload_model.model_json_schema() if e.payload_model else None,
+                    has_handler=e.handler is not None,
+                )
+                for e in self._events
+            ],
+            state_schema=state_json_schema(self.state_model),
+            reducers={name: r.name for name, r in reducers.items()},
+            max_steps=self.max_steps,
+            metadata=self.metadata,
+        )
+        return GraphRegistration(
+            manifest=manifest,
+            state_model=self.state_model,
+            handlers={n.name: n.handler for n in self._nodes if n.kind == "node"},
+            routers={n.name: n.route for n in self._nodes if n.route is not None},
+            event_handlers={e.name: e.handler for e in self._events},
+            event_models={e.name: e.payload_model for e in self._events if e.payload_model},
+            custom_reducers={
+                name: r.function for name, r in reducers.items() if r.function is not None
+            },
+            subgraphs={n.name: n.subgraph for n in self._nodes if n.kind == "subgraph"},
+        )
+
+
+def _as_list(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def _split_targets(
+    targets: Iterable[RouteTarget] | None,
+) -> tuple[list[str] | None, list[WaitSpec]]:
+    if targets is None:
+        return None, []
+    names: list[str] = []
+    waits: list[WaitSpec] = []
+    for target in targets:
+        if isinstance(target, WaitSpec):
+            waits.append(target)
+        elif isinstance(target, RouteDecision) and target.action is RouteAction.WAIT_FOR_EVENT:
+            waits.append(
+                WaitSpec(
+                    event=target.event_name or "",
+                    resume_node=target.resume_node or "",
+                    on_timeout=target.on_timeout,
+                )
+            )
+        elif isinstance(target, RouteDecision) and target.action is RouteAction.COMPLETE:
+            names.append(END)
+        elif isinstance(target, RouteDecision):
+            names.extend(target.targets)
+        else:
+            names.append(target)
+    return names, waits
+
+
+def _node_spec(entry: _NodeEntry) -> NodeSpec:
+    return NodeSpec(
+        name=entry.name,
+        kind="subgraph" if entry.kind == "subgraph" else "node",
+        next=entry.next,
+        has_router=entry.route is not None,
+        route_targets=entry.route_targets,
+        waits=entry.waits,
+        terminal=entry.terminal,
+        join=entry.join,
+        retry=entry.retry,
+        timeout=entry.timeout,
+        on_error=entry.on_error,
+        subgraph=entry.subgraph.manifest if entry.subgraph is not None else None,
+    )
+
+
+__all__ = ["ManifestBuilder"]

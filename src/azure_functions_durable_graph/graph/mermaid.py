@@ -1,0 +1,65 @@
+"""Render a manifest as a Mermaid flowchart.
+
+Static edges are solid arrows, conditional (router) edges dotted, waits are labelled with the
+event name, timeouts and error routes are labelled too; joins are drawn as hexagons, subgraphs
+as subroutines, and START/END as rounded terminals.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from .routing import END
+
+if TYPE_CHECKING:
+    from .manifest import GraphManifest
+
+_SAFE = re.compile(r"[^A-Za-z0-9_]")
+
+
+def _node_id(name: str) -> str:
+    return "n_" + _SAFE.sub("_", name)
+
+
+def _label(text: str) -> str:
+    return text.replace('"', "#quot;")
+
+
+def manifest_to_mermaid(manifest: GraphManifest) -> str:
+    """Mermaid ``flowchart TD`` source for the manifest."""
+    lines = ["flowchart TD", '    __start__(["START"])', '    __end__(["END"])']
+    for spec in manifest.nodes:
+        nid, label = _node_id(spec.name), _label(spec.name)
+        if spec.join:
+            lines.append(f'    {nid}{{{{"{label}"}}}}')
+        elif spec.kind == "subgraph":
+            lines.append(f'    {nid}[["{label}"]]')
+        else:
+            lines.append(f'    {nid}["{label}"]')
+    lines.append(f"    __start__ --> {_node_id(manifest.entrypoint)}")
+
+    def target_id(target: str) -> str:
+        return "__end__" if target == END else _node_id(target)
+
+    for spec in manifest.nodes:
+        source = _node_id(spec.name)
+        if spec.terminal:
+            lines.append(f"    {source} --> __end__")
+        for target in spec.next:
+            lines.append(f"    {source} --> {target_id(target)}")
+        for target in spec.route_targets or []:
+            lines.append(f"    {source} -.-> {target_id(target)}")
+        for wait in spec.waits:
+            event = _label(wait.event)
+            lines.append(f'    {source} -. "wait: {event}" .-> {target_id(wait.resume_node)}')
+            if wait.on_timeout:
+                lines.append(
+                    f'    {source} -. "timeout: {event}" .-> {target_id(wait.on_timeout)}'
+                )
+        if spec.on_error:
+            lines.append(f'    {source} -. "error" .-> {target_id(spec.on_error)}')
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["manifest_to_mermaid"]
