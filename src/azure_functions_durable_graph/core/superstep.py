@@ -1,0 +1,237 @@
+"""The superstep boundary: apply every finished task's update, route, and start the next step.
+
+Updates are applied in task-creation order through each field's reducer. Routing turns each
+task's route into activations (the tasks of the next superstep), waits and finished branches.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..graph.reducers import CUSTOM, REPLACE, apply_builtin
+from ..graph.routing import END
+from .compiled import CompiledGraph
+from .snapshot import EVENT, NODE, READY, REDUCE, SUBGRAPH, Snapshot
+
+_NO_VALUE = object()
+
+
+class RunFailure(Exception):
+    """Raised inside the interpreter when the run must fail; carries the error record."""
+
+    def __init__(self, code: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.error: dict[str, Any] = {"code": code, "type": code, "message": message, **extra}
+
+
+def apply_updates(graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """Apply the built-in-reducer part of every task's update, in order.
+
+    Returns the updates of fields with a custom reducer (field -> values in task order), which
+    must be reduced by user code before the state is complete.
+    """
+    state: dict[str, Any] = snapshot["state"]
+    written: dict[str, tuple[str, Any]] = {}
+    custom: dict[str, list[Any]] = {}
+    g = graph.graph_name
+    for task in tasks:
+        update: dict[str, Any] = task["result"].get("update") or {}
+        whole_values = task["kind"] in (SUBGRAPH, REDUCE)
+        for field, value in update.items():
+            if field not in graph.fields:
+                raise RunFailure(
+                    "INVALID_UPDATE",
+                    f"graph '{g}', node '{task['node']}': update names unknown field '{field}'",
+                    node=task["node"], field=field,
+                )
+            reducer = REPLACE if whole_values else graph.reducers.get(field, REPLACE)
+            if reducer == CUSTOM:
+                custom.setdefault(field, []).append(value)
+                continue
+            if reducer == REPLACE:
+                previous = written.get(field)
+                if previous is not None and previous[1] != value:
+                    raise RunFailure(
+                        "INVALID_UPDATE",
+                        f"graph '{g}': nodes '{previous[0]}' and '{task['node']}' wrote different "
+                        f"values to field '{field}' in the same superstep; give it a reducer",
+                        node=task["node"], field=field,
+                    )
+                written[field] = (task["node"], value)
+            try:
+                state[field] = apply_builtin(reducer, field, state.get(field), value)
+            except Exception as exc:  # reducer errors carry a message naming the field
+                raise RunFailure(
+                    "INVALID_UPDATE", f"graph '{g}', node '{task['node']}': {getattr(exc, 'message', exc)}",
+                    node=task["node"], field=field,
+                ) from None
+    return custom
+
+
+def route_tasks(
+    graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str, Any]], now: float
+) -> list[dict[str, Any]]:
+    """Turn each finished task's route into next activations; record waits and ended branches."""
+    activations: list[dict[str, Any]] = []
+    for task in tasks:
+        if task["kind"] == EVENT:
+            activations.append({"node": task["resume"]})
+            continue
+        spec = graph.nodes[task["node"]]
+        route: dict[str, Any] = task["result"].get("route") or {"action": "default"}
+        action = route.get("action", "default")
+        if task.get("error_route"):
+            activations.append({"node": task["error_route"], "error": task["error"]})
+        elif spec.terminal or action == "complete":
+            snapshot["final_nodes"].append(spec.name)
+        elif action == "default":
+            if spec.next:
+                activations.extend(_node_targets(graph, spec.name, spec.next, declared=False, snapshot=snapshot))
+            else:
+                snapshot["final_nodes"].append(spec.name)
+        elif action == "next":
+            targets = route.get("targets") or []
+            activations.extend(_node_targets(graph, spec.name, targets, declared=True, snapshot=snapshot))
+        elif action == "send":
+            for send in route.get("sends") or []:
+                _check_target(graph, spec.name, send["node"], declared=True)
+                activations.append({"node": send["node"], "payload": send.get("payload") or {}})
+        elif action == "wait_for_event":
+            _add_wait(graph, snapshot, spec.name, route, now)
+        else:
+            raise RunFailure("INVALID_ROUTE", f"graph '{graph.graph_name}', node '{spec.name}': unknown route action {action!r}", node=spec.name)
+    return activations
+
+
+def _node_targets(
+    graph: CompiledGraph, source: str, targets: list[str], *, declared: bool, snapshot: Snapshot
+) -> list[dict[str, Any]]:
+    result = []
+    for target in targets:
+        if target == END:
+            snapshot["final_nodes"].append(source)
+            continue
+        _check_target(graph, source, target, declared=declared)
+        result.append({"node": target})
+    return result
+
+
+def _check_target(graph: CompiledGraph, source: str, target: str, *, declared: bool) -> None:
+    g = graph.graph_name
+    if target not in graph.nodes:
+        raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': route target '{target}' is not a node", node=source, target=target)
+    allowed = graph.nodes[source].route_targets
+    if declared and allowed is not None and target not in allowed and target not in graph.nodes[source].next:
+        raise RunFailure(
+            "INVALID_ROUTE",
+            f"graph '{g}', node '{source}': router went to '{target}' which is not in its route_targets {allowed}",
+            node=source, target=target,
+        )
+
+
+def _add_wait(graph: CompiledGraph, snapshot: Snapshot, source: str, route: dict[str, Any], now: float) -> None:
+    g = graph.graph_name
+    event = route.get("event")
+    if event not in graph.events:
+        raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': waits for event '{event}' which the graph does not declare", node=source)
+    for key in ("resume_node", "on_timeout"):
+        target = route.get(key)
+        if target is not None and target not in graph.nodes:
+            raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': wait {key} '{target}' is not a node", node=source)
+    if route.get("resume_node") is None:
+        raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': wait for '{event}' has no resume_node", node=source)
+    wait_id = f"w{snapshot['next_wait_id']}"
+    snapshot["next_wait_id"] += 1
+    timeout = route.get("timeout")
+    deadline = now + float(timeout) if timeout is not None else None
+    snapshot["waits"].append({
+        "id": wait_id, "event": event, "node": source, "resume_node": route["resume_node"],
+        "on_timeout": route.get("on_timeout"), "deadline": deadline, "note": route.get("note"),
+    })
+    if deadline is not None:
+        snapshot["timers"].append({"id": f"timeout:{wait_id}", "fire_at": deadline, "kind": "wait_timeout", "wait": wait_id})
+
+
+def match_waits(snapshot: Snapshot) -> list[dict[str, Any]]:
+    """Give each wait the oldest buffered event of its name (one event per wait, FIFO)."""
+    matched: list[dict[str, Any]] = []
+    remaining_waits = []
+    inbox: list[dict[str, Any]] = snapshot["inbox"]
+    for wait in snapshot["waits"]:
+        event = next((e for e in inbox if e["name"] == wait["event"]), None)
+        if event is None:
+            remaining_waits.append(wait)
+            continue
+        inbox.remove(event)
+        snapshot["consumed_events"].append(event["id"])
+        snapshot["timers"] = [t for t in snapshot["timers"] if t.get("wait") != wait["id"]]
+        matched.append({"node": wait["resume_node"], "event": event, "wait": wait["id"]})
+    snapshot["waits"] = remaining_waits
+    return matched
+
+
+def plan_next(graph: CompiledGraph, snapshot: Snapshot, activations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The activations of the next superstep: deduplicated, joins held until branches finish."""
+    frontier: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for activation in activations + snapshot["ready"]:
+        node = activation["node"]
+        if graph.nodes[node].join and "event" not in activation:
+            if node not in snapshot["pending_joins"]:
+                snapshot["pending_joins"].append(node)
+            continue
+        plain = "payload" not in activation and "event" not in activation and "error" not in activation
+        if plain:
+            if node in seen:
+                continue
+            seen.add(node)
+        frontier.append(activation)
+    snapshot["ready"] = []
+    if not frontier and snapshot["pending_joins"] and not snapshot["waits"]:
+        frontier = [{"node": name} for name in snapshot["pending_joins"]]
+        snapshot["pending_joins"] = []
+    return frontier
+
+
+def create_tasks(graph: CompiledGraph, snapshot: Snapshot, frontier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tasks of a new superstep; ids derive from (step, position, node) so replay names them alike."""
+    snapshot["step"] += 1
+    snapshot["steps_since_compaction"] += 1
+    step = snapshot["step"]
+    tasks = []
+    for index, activation in enumerate(frontier):
+        node = activation["node"]
+        kind = EVENT if "event" in activation else (SUBGRAPH if graph.nodes[node].kind == "subgraph" else NODE)
+        label = f"event:{activation['event']['name']}" if kind == EVENT else node
+        task: dict[str, Any] = {"id": f"{step}:{index}:{label}", "node": label, "kind": kind, "step": step, "attempt": 1, "status": READY}
+        if kind == EVENT:
+            task["event"] = activation["event"]
+            task["resume"] = node
+        for key in ("payload", "error"):
+            if key in activation:
+                task[key] = activation[key]
+        tasks.append(task)
+    snapshot["tasks"] = tasks
+    snapshot["last_nodes"] = [t["node"] for t in tasks]
+    return tasks
+
+
+def reduce_task(snapshot: Snapshot, custom: dict[str, list[Any]]) -> dict[str, Any]:
+    """A task that runs custom reducers (user code) over this superstep's updates, in order."""
+    state = snapshot["state"]
+    return {
+        "id": f"{snapshot['step']}:reduce", "node": "__reduce__", "kind": REDUCE, "step": snapshot["step"],
+        "attempt": 1, "status": READY,
+        "base": {f: state.get(f) for f in custom}, "updates": custom,
+    }
+
+
+__all__ = [
+    "RunFailure",
+    "apply_updates",
+    "create_tasks",
+    "match_waits",
+    "plan_next",
+    "reduce_task",
+    "route_tasks",
+]

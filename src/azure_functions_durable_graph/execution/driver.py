@@ -1,0 +1,242 @@
+"""The driving loop shared by the in-process runner and the local engine.
+
+It asks the interpreter what must be in flight, runs tasks (user code) concurrently, fires due
+timers, feeds events and cancel requests, and applies every result. Persistence is a hook:
+``record_result`` is awaited *before* a result is applied (the local engine commits it there,
+keyed by run and task), and ``committed_result`` lets a restarted driver reuse a result that was
+committed but not yet applied, so a task never runs twice after a crash.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..core import (
+    WAITING,
+    CompiledGraph,
+    apply_cancel,
+    apply_event,
+    apply_task_result,
+    apply_timer_fired,
+    decide,
+    start_run,
+)
+from ..graph.errors import InvalidInputError
+from ..graph.registration import GraphRegistration
+from .calling import SyncRunner
+from .clock import Clock
+from .executor import execute_task, failure_record, to_json
+
+
+class RunHooks(Protocol):
+    """How a driver persists a run; the in-process runner keeps everything in memory."""
+
+    async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
+        """A result committed earlier for ``task_id`` but perhaps not applied, or None."""
+
+    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+        """Persist a task result; called before the result is applied."""
+
+    async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
+        """Persist the snapshot after a change; ``events`` are the progress records produced."""
+
+
+class NullHooks:
+    """Hooks that persist nothing (child runs of the in-process runner)."""
+
+    async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
+        """Nothing is ever committed."""
+        return None
+
+    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+        """Nothing to record."""
+
+    async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
+        """Nothing to record."""
+
+
+@dataclass
+class ActiveRun:
+    """A run being driven: its manifest (which travels with it), snapshot and inbound inputs."""
+
+    registration: GraphRegistration
+    graph: CompiledGraph
+    snapshot: dict[str, Any]
+    inputs: deque[tuple[Any, ...]] = field(default_factory=deque)
+    cancel_signal: threading.Event = field(default_factory=threading.Event)
+    _wake: asyncio.Event | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The run's instance id."""
+        return str(self.snapshot["run_id"])
+
+    def post_event(self, name: str, payload: Any, event_id: str | None = None) -> None:
+        """Queue an external event for the driver to apply."""
+        self.inputs.append(("event", name, payload, event_id))
+        self._notify()
+
+    def post_cancel(self, reason: str | None = None) -> None:
+        """Queue a graceful cancel request."""
+        self.inputs.append(("cancel", reason))
+        self.cancel_signal.set()
+        self._notify()
+
+    def _notify(self) -> None:
+        if self._wake is not None:
+            self._wake.set()
+
+
+def new_state(registration: GraphRegistration, value: Any) -> dict[str, Any]:
+    """Validate a run's input against the state model; the full state in JSON mode."""
+    from pydantic import BaseModel, ValidationError
+
+    model = registration.state_model
+    try:
+        instance = value if isinstance(value, model) else model.model_validate(
+            value.model_dump() if isinstance(value, BaseModel) else ({} if value is None else value)
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
+        raise InvalidInputError(
+            f"graph '{registration.graph_name}': input is invalid: {where}: {first.get('msg')} ({exc.error_count()} error(s))",
+            details=exc.errors(include_url=False, include_context=False),
+        ) from None
+    return dict(instance.model_dump(mode="json"))
+
+
+class RunDriver:
+    """Drives runs until they finish or park on a wait."""
+
+    def __init__(self, *, clock: Clock, hooks: RunHooks | None = None, sync_runner: SyncRunner | None = None) -> None:
+        self.clock = clock
+        self.hooks: RunHooks = hooks or NullHooks()
+        self.sync_runner = sync_runner
+
+    def start(
+        self, registration: GraphRegistration, state: dict[str, Any], *, run_id: str,
+        metadata: dict[str, Any] | None = None, graph: CompiledGraph | None = None,
+    ) -> tuple[ActiveRun, list[dict[str, Any]]]:
+        """A new run (not yet driven) and the events of its start."""
+        from ..core import compile_manifest
+
+        compiled = graph or compile_manifest(registration.manifest)
+        snapshot, events = start_run(compiled, state, run_id=run_id, metadata=metadata, now=self.clock.now())
+        return ActiveRun(registration, compiled, snapshot), events
+
+    async def drive(self, run: ActiveRun) -> None:
+        """Run until the run finishes or waits for an event with nothing else to do."""
+        run._wake = asyncio.Event()
+        in_flight: dict[str, asyncio.Future[dict[str, Any]]] = {}
+        commands: dict[str, dict[str, Any]] = {}
+        helpers: list[asyncio.Future[Any]] = []
+        try:
+            while True:
+                await self._apply_inputs(run)
+                decision = decide(run.graph, run.snapshot)
+                if decision.finished:
+                    return
+                if await self._start_tasks(run, decision.tasks, in_flight, commands):
+                    continue  # a committed result was applied: decide again
+                if await self._fire_due_timer(run, decision.timers):
+                    continue
+                if not in_flight:
+                    if run.snapshot["status"] == WAITING and not run.inputs:
+                        return
+                    if not decision.timers and not run.inputs:
+                        return
+                waiters: list[asyncio.Future[Any]] = list(in_flight.values())
+                if decision.timers:
+                    earliest = min(t["fire_at"] for t in decision.timers)
+                    helpers.append(asyncio.ensure_future(self.clock.sleep_until(earliest)))
+                run._wake.clear()
+                if run.inputs:
+                    continue
+                helpers.append(asyncio.ensure_future(run._wake.wait()))
+                await asyncio.wait(waiters + helpers, return_when=asyncio.FIRST_COMPLETED)
+                for helper in helpers:
+                    helper.cancel()
+                helpers.clear()
+                for task_id in [t for t, f in in_flight.items() if f.done()]:
+                    future = in_flight.pop(task_id)
+                    await self._apply_result(run, commands.pop(task_id), future.result())
+        finally:
+            for future in list(in_flight.values()) + helpers:
+                future.cancel()
+            run._wake = None
+
+    async def _start_tasks(
+        self, run: ActiveRun, tasks: list[dict[str, Any]], in_flight: dict[str, asyncio.Future[dict[str, Any]]],
+        commands: dict[str, dict[str, Any]],
+    ) -> bool:
+        for command in tasks:
+            task_id = command["task_id"]
+            if task_id in in_flight:
+                continue
+            committed = await self.hooks.committed_result(run, task_id)
+            if committed is not None:
+                events = apply_task_result(run.graph, run.snapshot, task_id, committed, now=self.clock.now())
+                await self.hooks.record_transition(run, events)
+                return True
+            commands[task_id] = command
+            in_flight[task_id] = asyncio.ensure_future(self._execute(run, command))
+        return False
+
+    async def _fire_due_timer(self, run: ActiveRun, timers: list[dict[str, Any]]) -> bool:
+        now = self.clock.now()
+        due = sorted((t for t in timers if t["fire_at"] <= now), key=lambda t: (t["fire_at"], t["id"]))
+        if not due:
+            return False
+        events = apply_timer_fired(run.graph, run.snapshot, due[0]["id"], now=now)
+        await self.hooks.record_transition(run, events)
+        return True
+
+    async def _apply_inputs(self, run: ActiveRun) -> None:
+        while run.inputs:
+            item = run.inputs.popleft()
+            now = self.clock.now()
+            if item[0] == "event":
+                events = apply_event(run.graph, run.snapshot, item[1], item[2], now=now, event_id=item[3])
+            else:
+                events = apply_cancel(run.graph, run.snapshot, item[1], now=now)
+            await self.hooks.record_transition(run, events)
+
+    async def _apply_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+        await self.hooks.record_result(run, command, result)
+        events = apply_task_result(run.graph, run.snapshot, command["task_id"], result, now=self.clock.now())
+        await self.hooks.record_transition(run, events)
+
+    async def _execute(self, run: ActiveRun, command: dict[str, Any]) -> dict[str, Any]:
+        if command["kind"] == "subgraph":
+            return await self._run_child(run, command)
+        return await execute_task(run.registration, command, sync_runner=self.sync_runner, cancel_signal=run.cancel_signal)
+
+    async def _run_child(self, run: ActiveRun, command: dict[str, Any]) -> dict[str, Any]:
+        """A subgraph node: drive a child run to its end; its final state is the update."""
+        node = command["node"]
+        try:
+            child_registration = run.registration.subgraphs[node]
+            state = new_state(child_registration, command["child_input"])
+            child = RunDriver(clock=self.clock, sync_runner=self.sync_runner)
+            active, _ = child.start(child_registration, state, run_id=command["child_run_id"],
+                                    metadata=command.get("metadata"), graph=run.graph.child(node))
+            await child.drive(active)
+        except Exception as exc:  # noqa: BLE001 - reported as the task's failure
+            return {"ok": False, "error": failure_record(exc, command)}
+        status = active.snapshot["status"]
+        if status == "completed":
+            return {"ok": True, "update": to_json(active.snapshot["state"]), "route": None}
+        error = active.snapshot.get("error") or {}
+        message = error.get("message") or f"subgraph '{command['child_graph']}' ended {status}"
+        if status == WAITING:
+            message = f"subgraph '{command['child_graph']}' stopped to wait for an event; waits inside subgraphs are not supported"
+        return {"ok": False, "error": {"type": "SubgraphFailed", "code": "SUBGRAPH_FAILED", "message": message,
+                                       "node": node, "attempt": command["attempt"], "retryable": status != WAITING}}
+
+
+__all__ = ["ActiveRun", "NullHooks", "RunDriver", "RunHooks", "new_state"]

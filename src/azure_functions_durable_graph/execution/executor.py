@@ -1,0 +1,228 @@
+"""``execute_task``: run the user code of one task and return a JSON result.
+
+One call runs a node and its router together (one activity per node run on Azure). Failures
+never escape: they become ``{"ok": false, "error": {type, message, node, attempt, retryable}}``
+so the interpreter can decide on retries, error routes or failing the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from pydantic_core import to_jsonable_python
+
+from ..graph.errors import (
+    DurableGraphError,
+    HandlerNotFoundError,
+    InvalidInputError,
+    InvalidUpdateError,
+)
+from ..graph.reducers import CUSTOM, REPLACE, apply_builtin
+from ..graph.registration import GraphRegistration
+from ..graph.routing import normalize_route
+from .calling import SyncRunner, call_user
+from .context import NodeContext
+
+
+class NodeTimeoutError(DurableGraphError):
+    """A node ran longer than its ``timeout``."""
+
+    code = "NODE_TIMEOUT"
+
+
+def to_json(value: Any) -> Any:
+    """JSON-mode value: datetimes, UUIDs, Decimals, enums and models become JSON types."""
+    return to_jsonable_python(value)
+
+
+async def execute_task(
+    registration: GraphRegistration, command: Mapping[str, Any], *, sync_runner: SyncRunner | None = None,
+    cancel_signal: threading.Event | None = None,
+) -> dict[str, Any]:
+    """Run one task command (node + router, event handler, or custom reducers)."""
+    kind = command.get("kind", "node")
+    try:
+        if kind == "reduce":
+            return {"ok": True, "update": _run_reducers(registration, command)}
+        state = _validate_state(registration, command)
+        ctx = _context(registration, command, cancel_signal)
+        if kind == "event":
+            update = await _run_event_handler(registration, command, state, ctx, sync_runner)
+            return {"ok": True, "update": update, "route": None}
+        return await _run_node(registration, command, state, ctx, sync_runner)
+    except asyncio.CancelledError:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - user code may raise anything; report it
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        return {"ok": False, "error": failure_record(exc, command)}
+
+
+def failure_record(exc: BaseException, command: Mapping[str, Any]) -> dict[str, Any]:
+    """The structured failure of a task: type, message, node, attempt, retryable, code."""
+    if isinstance(exc, asyncio.TimeoutError):
+        exc = NodeTimeoutError(
+            f"graph '{command.get('graph')}', node '{command.get('node')}' exceeded its timeout of {command.get('timeout')}s"
+        )
+    retryable = not isinstance(exc, (InvalidUpdateError, InvalidInputError, HandlerNotFoundError, ValidationError))
+    record: dict[str, Any] = {
+        "type": type(exc).__name__,
+        "message": getattr(exc, "message", None) or str(exc) or type(exc).__name__,
+        "node": command.get("node"),
+        "attempt": command.get("attempt", 1),
+        "retryable": retryable,
+    }
+    if isinstance(exc, DurableGraphError):
+        record["code"] = exc.code
+    return record
+
+
+def _validate_state(registration: GraphRegistration, command: Mapping[str, Any]) -> BaseModel:
+    data = command["state"]
+    payload = command.get("payload")
+    if payload:
+        unknown = [k for k in payload if k not in registration.state_model.model_fields]
+        if unknown:
+            raise InvalidUpdateError(
+                f"graph '{registration.graph_name}', node '{command['node']}': Send payload names unknown field(s) {unknown}"
+            )
+        data = {**data, **payload}
+    try:
+        return registration.state_model.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidUpdateError(
+            f"graph '{registration.graph_name}', node '{command['node']}': state does not validate: {_first_error(exc)}",
+            details=exc.errors(include_url=False, include_context=False),
+        ) from None
+
+
+def _context(registration: GraphRegistration, command: Mapping[str, Any], cancel_signal: threading.Event | None) -> NodeContext:
+    return NodeContext(
+        run_id=command["run_id"], graph_name=registration.graph_name, node=command["node"],
+        step=command["step"], attempt=command.get("attempt", 1), task_id=command["task_id"],
+        idempotency_key=command.get("idempotency_key") or f"{command['run_id']}:{command['task_id']}",
+        metadata=dict(command.get("metadata") or {}), payload=command.get("payload"),
+        error=command.get("error"), event=command.get("event"),
+        cancel_signal=cancel_signal or threading.Event(),
+    )
+
+
+async def _run_node(
+    registration: GraphRegistration, command: Mapping[str, Any], state: BaseModel, ctx: NodeContext,
+    sync_runner: SyncRunner | None,
+) -> dict[str, Any]:
+    node = command["node"]
+    handler = registration.handlers.get(node)
+    if handler is None:
+        raise HandlerNotFoundError(
+            f"graph '{registration.graph_name}' has no handler for node '{node}' in this deployment "
+            f"(the run's manifest {str(command.get('graph_hash', ''))[:12]} needs it)"
+        )
+    raw = await call_user(handler, (state, ctx), sync_runner=sync_runner, timeout=command.get("timeout"))
+    update = normalize_update(registration, node, raw)
+    router = registration.routers.get(node)
+    route: dict[str, Any] | None = None
+    if router is not None:
+        view = state_after(registration, node, command["state"] if not command.get("payload") else state.model_dump(mode="json"), update)
+        decision = await call_user(router, (view, ctx), sync_runner=sync_runner)
+        route = to_json(normalize_route(decision, node=node))
+    return {"ok": True, "update": update, "route": route}
+
+
+async def _run_event_handler(
+    registration: GraphRegistration, command: Mapping[str, Any], state: BaseModel, ctx: NodeContext,
+    sync_runner: SyncRunner | None,
+) -> dict[str, Any]:
+    event = command["event"]
+    name = event["name"]
+    payload: Any = event.get("payload")
+    model = registration.event_models.get(name)
+    if model is not None:
+        payload = validate_event_payload(registration, name, payload)
+    handler = registration.event_handlers.get(name)
+    label = f"event '{name}'"
+    if handler is None:
+        return normalize_update(registration, label, payload)
+    raw = await call_user(handler, (state, payload, ctx), sync_runner=sync_runner)
+    return normalize_update(registration, label, raw)
+
+
+def validate_event_payload(registration: GraphRegistration, name: str, payload: Any) -> Any:
+    """The payload as its ``payload_model`` instance (InvalidInputError naming the event)."""
+    model = registration.event_models.get(name)
+    if model is None:
+        return payload
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise InvalidInputError(
+            f"graph '{registration.graph_name}': payload of event '{name}' is invalid: {_first_error(exc)}",
+            details=exc.errors(include_url=False, include_context=False),
+        ) from None
+
+
+def normalize_update(registration: GraphRegistration, node: str, raw: Any) -> dict[str, Any]:
+    """A handler's return value as a JSON update dict, unknown fields rejected by name."""
+    if raw is None:
+        return {}
+    if isinstance(raw, BaseModel):
+        raw = {name: getattr(raw, name) for name in raw.model_fields_set}
+    if not isinstance(raw, Mapping):
+        raise InvalidUpdateError(
+            f"graph '{registration.graph_name}', node '{node}' returned {type(raw).__name__}; "
+            "return a dict of state fields, a state model instance, or None"
+        )
+    fields = registration.state_model.model_fields
+    for key in raw:
+        if key not in fields:
+            raise InvalidUpdateError(
+                f"graph '{registration.graph_name}', node '{node}': update names unknown field '{key}' "
+                f"(state fields: {', '.join(fields)})"
+            )
+    return {key: to_json(value) for key, value in raw.items()}
+
+
+def state_after(registration: GraphRegistration, node: str, state_json: dict[str, Any], update: dict[str, Any]) -> BaseModel:
+    """The node's view of the state after its update (what its router sees), validated."""
+    reducers = registration.manifest.reducers
+    view = dict(state_json)
+    for field, value in update.items():
+        reducer = reducers.get(field, REPLACE)
+        if reducer == CUSTOM:
+            function = registration.custom_reducers[field]
+            view[field] = to_json(function(view.get(field), value))
+        else:
+            view[field] = apply_builtin(reducer, field, view.get(field), value)
+    try:
+        return registration.state_model.model_validate(view)
+    except ValidationError as exc:
+        raise InvalidUpdateError(
+            f"graph '{registration.graph_name}', node '{node}': update makes the state invalid: {_first_error(exc)}",
+            details=exc.errors(include_url=False, include_context=False),
+        ) from None
+
+
+def _run_reducers(registration: GraphRegistration, command: Mapping[str, Any]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for field, values in command["updates"].items():
+        function = registration.custom_reducers.get(field)
+        if function is None:
+            raise HandlerNotFoundError(f"graph '{registration.graph_name}' has no custom reducer for field '{field}'")
+        current = command["base"].get(field)
+        for value in values:
+            current = to_json(function(current, value))
+        result[field] = current
+    return result
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    location = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
+    return f"{location}: {first.get('msg')} ({exc.error_count()} error(s))"
+
+
+__all__ = ["NodeTimeoutError", "execute_task", "failure_record", "normalize_update", "state_after", "to_json", "validate_event_payload"]

@@ -1,0 +1,160 @@
+"""In-process runner: ``registration.invoke(...)`` runs a graph with no persistence.
+
+For scripts and tests. It uses the same interpreter and driving loop as the engines. When the
+run waits for an event that was not supplied, the result is ``waiting`` and can be resumed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel
+
+from ..graph.errors import DurableGraphError
+from ..graph.registration import GraphRegistration
+from .clock import Clock, SystemClock
+from .driver import ActiveRun, RunDriver, new_state
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One executed task: node, superstep, attempt, its update (and route or error)."""
+
+    node: str
+    step: int
+    task_id: str
+    attempt: int
+    update: dict[str, Any] | None = None
+    route: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+class _MemoryHooks:
+    """Collects step records from the interpreter's progress events."""
+
+    def __init__(self, steps: list[StepRecord]) -> None:
+        self.steps = steps
+
+    async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
+        return None
+
+    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+        return None
+
+    async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            if event["type"] == "task_completed":
+                self.steps.append(StepRecord(event["node"], event["step"], event["task_id"], event["attempt"],
+                                             update=event["update"], route=event["route"]))
+            elif event["type"] == "task_failed":
+                self.steps.append(StepRecord(event["node"], event["step"], event["task_id"], event["attempt"],
+                                             error=event["error"]))
+
+
+@dataclass
+class RunResult:
+    """The outcome of :func:`invoke`: status, final state, output, executed steps, error."""
+
+    run_id: str
+    status: str
+    state: BaseModel | None
+    output: dict[str, Any] | None
+    steps: list[StepRecord]
+    error: dict[str, Any] | None
+    waiting_for: list[dict[str, Any]]
+    snapshot: dict[str, Any]
+    registration: GraphRegistration = field(repr=False)
+    clock: Clock = field(repr=False, default_factory=SystemClock)
+
+    @property
+    def node_sequence(self) -> list[str]:
+        """Nodes of the successfully completed steps, in order."""
+        return [s.node for s in self.steps if s.error is None]
+
+    def resume(self, events: Iterable[Any] | None = None, *, cancel: str | None = None) -> RunResult:
+        """Continue a waiting run with more events (or a cancel); see :func:`invoke`."""
+        return _run_sync(self.aresume(events, cancel=cancel))
+
+    async def aresume(self, events: Iterable[Any] | None = None, *, cancel: str | None = None) -> RunResult:
+        """Async form of :meth:`resume`."""
+        return await ainvoke(self.registration, None, events=events, clock=self.clock, resume=self, cancel=cancel)
+
+
+def invoke(registration: GraphRegistration, input: Any = None, **options: Any) -> RunResult:
+    """Run ``registration`` in this process until it finishes or waits.
+
+    Options: ``events`` (a list of ``(name, payload)`` pairs, buffered at start, or bare payloads
+    given in order to whichever wait comes next), ``run_id``, ``metadata``, ``clock`` (a
+    :class:`ManualClock` makes retry backoff instant), ``cancel`` (a reason, applied once the
+    run parks), ``resume`` (a previous waiting :class:`RunResult`).
+    """
+    return _run_sync(ainvoke(registration, input, **options))
+
+
+def _run_sync(coroutine: Any) -> RunResult:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coroutine)  # type: ignore[no-any-return]
+    coroutine.close()
+    raise DurableGraphError(
+        "invoke() was called inside a running event loop; use 'await registration.ainvoke(...)'",
+        code="EVENT_LOOP_RUNNING",
+    )
+
+
+async def ainvoke(
+    registration: GraphRegistration, input: Any = None, *, events: Iterable[Any] | None = None,
+    run_id: str | None = None, metadata: dict[str, Any] | None = None, clock: Clock | None = None,
+    cancel: str | None = None, resume: RunResult | None = None,
+) -> RunResult:
+    """Async form of :func:`invoke`."""
+    clock = clock or (resume.clock if resume else SystemClock())
+    steps: list[StepRecord] = list(resume.steps) if resume else []
+    driver = RunDriver(clock=clock, hooks=_MemoryHooks(steps))
+    if resume is not None:
+        from ..core import compile_manifest
+
+        run = ActiveRun(registration, compile_manifest(registration.manifest), resume.snapshot)
+    else:
+        state = new_state(registration, input)
+        run, _ = driver.start(registration, state, run_id=run_id or uuid.uuid4().hex, metadata=metadata)
+    bare: list[Any] = []
+    for item in events or ():
+        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+            run.post_event(item[0], item[1])
+        else:
+            bare.append(item)
+    await driver.drive(run)
+    while run.snapshot["status"] == "waiting" and bare and run.snapshot["waits"]:
+        run.post_event(run.snapshot["waits"][0]["event"], bare.pop(0))
+        await driver.drive(run)
+    if cancel is not None and run.snapshot["status"] not in ("completed", "failed", "cancelled"):
+        run.post_cancel(cancel)
+        await driver.drive(run)
+    return _result(registration, run, steps, clock)
+
+
+def _result(registration: GraphRegistration, run: ActiveRun, steps: list[StepRecord], clock: Clock) -> RunResult:
+    from ..core import build_output
+
+    snapshot = run.snapshot
+    status = snapshot["status"]
+    state: BaseModel | None
+    try:
+        state = registration.state_model.model_validate(snapshot["state"])
+    except Exception:  # noqa: BLE001 - a failed run may hold a state that no longer validates
+        state = None
+    return RunResult(
+        run_id=run.run_id, status=status, state=state,
+        output=build_output(run.graph, snapshot) if status == "completed" else None,
+        steps=steps, error=snapshot.get("error"), waiting_for=[dict(w) for w in snapshot["waits"]],
+        snapshot=snapshot, registration=registration, clock=clock,
+    )
+
+
+__all__ = ["RunResult", "StepRecord", "ainvoke", "invoke"]
