@@ -1,0 +1,40 @@
+# Two entry points (see README): `make demo` runs the main job, `make test` runs every check.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install demo test lint typecheck pytest matrix bench clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(BIN)/.installed
+
+demo: install
+	$(BIN)/durable-graph validate examples/quick_example.py
+	$(BIN)/durable-graph validate examples/content_classifier.py
+	$(BIN)/durable-graph validate examples/support_agent.py
+	$(BIN)/durable-graph graph examples/support_agent.py --format mermaid
+
+lint: install
+	$(BIN)/ruff check src tests examples bench
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+matrix: install
+	$(BIN)/nox -s tests
+
+test: lint typecheck pytest matrix
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache
