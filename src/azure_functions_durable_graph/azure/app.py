@@ -52,7 +52,9 @@ class DurableGraphApp:
         """The registration of ``graph_name`` (the latest registered version by default)."""
         versions = self._graphs.get(graph_name)
         if not versions:
-            raise GraphNotFoundError(f"graph '{graph_name}' is not registered", details={"graph": graph_name})
+            raise GraphNotFoundError(
+                f"graph '{graph_name}' is not registered", details={"graph": graph_name}
+            )
         if version is None:
             return list(versions.values())[-1]
         try:
@@ -71,6 +73,12 @@ class DurableGraphApp:
         return self._function_app
 
 
+class AzureTargetUnavailableError(DurableGraphError, AttributeError):
+    """The Functions app cannot be built here; an AttributeError so ``hasattr`` stays False."""
+
+    code = "AZURE_TARGET_UNAVAILABLE"
+
+
 class LazyFunctionApp:
     """Stands for the Functions app until it is used; then builds it and delegates to it."""
 
@@ -84,10 +92,9 @@ class LazyFunctionApp:
         return self._owner
 
     def _build(self) -> Any:
-        raise DurableGraphError(
+        raise AzureTargetUnavailableError(
             "the Azure Functions app for DurableGraphApp is not available in this version; "
             "serve the graphs locally with 'durable-graph' instead",
-            code="AZURE_TARGET_UNAVAILABLE",
         )
 
     def __getattr__(self, name: str) -> Any:

@@ -12,7 +12,9 @@ from .discovery import DiscoveredGraph, Discovery, discover
 FORMATS = ("mermaid", "json")
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Register the ``graph`` subcommand."""
     parser = subparsers.add_parser(
         "graph",

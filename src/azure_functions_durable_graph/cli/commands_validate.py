@@ -15,7 +15,9 @@ from .target import DEFAULT_TARGET
 HASH_PREFIX = 12
 
 
-def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+def add_parser(
+    subparsers: argparse._SubParsersAction[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
     """Register the ``validate`` subcommand."""
     parser = subparsers.add_parser(
         "validate",
@@ -38,8 +40,10 @@ def run(args: argparse.Namespace) -> int:
         # The user's module called build() at import time and it failed: a graph verdict.
         return _report_import_failure(args, exc)
     if args.json:
-        _print_json(_document(discovery.target, discovery.valid, _graphs_json(discovery)),
-                    list(discovery.warnings))
+        _print_json(
+            _document(discovery.target, discovery.valid, _graphs_json(discovery)),
+            list(discovery.warnings),
+        )
     else:
         for warning in discovery.warnings:
             print_warning(warning)

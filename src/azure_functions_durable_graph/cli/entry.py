@@ -25,7 +25,6 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
-
 class Command(Protocol):
     """What a subcommand module provides (modules satisfy this protocol structurally)."""
 
@@ -58,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
         # SUPPRESS: otherwise the subcommand's default would overwrite a '--debug' given
         # before the command name.
         sub.add_argument(
-            "--debug", action="store_true", default=argparse.SUPPRESS,
+            "--debug",
+            action="store_true",
+            default=argparse.SUPPRESS,
             help="print tracebacks on errors",
         )
         sub.set_defaults(_run=command.run)

@@ -65,11 +65,18 @@ def parse_target(text: str | None) -> TargetSpec:
         return TargetSpec(text=DEFAULT_TARGET, path=Path(DEFAULT_TARGET))
     text = text.strip()
     base, attribute = _split_attribute(text)
-    if base.endswith(".py") or "/" in base or os.sep in base:
-        return TargetSpec(text=text, path=Path(base), attribute=attribute)
+    looks_like_path = base.endswith(".py") or "/" in base or os.sep in base
     folder = Path(base)
-    if attribute is None and folder.is_dir() and (folder / DEFAULT_TARGET).is_file():
-        return TargetSpec(text=text, path=folder / DEFAULT_TARGET)
+    if folder.is_dir() and not base.endswith(".py"):
+        if (folder / DEFAULT_TARGET).is_file():
+            return TargetSpec(text=text, path=folder / DEFAULT_TARGET, attribute=attribute)
+        if looks_like_path or not _MODULE_NAME.match(base):
+            raise TargetLoadError(
+                f"folder '{base}' has no {DEFAULT_TARGET}", details={"target": text}
+            )
+        # A bare folder name without function_app.py may still be an importable package.
+    if looks_like_path:
+        return TargetSpec(text=text, path=Path(base), attribute=attribute)
     if not _MODULE_NAME.match(base):
         raise TargetLoadError(
             f"'{text}' is neither a .py file nor a module name "
@@ -114,9 +121,7 @@ def _load_file(spec: TargetSpec) -> ModuleType:
         hint = ""
         if spec.text == DEFAULT_TARGET:
             hint = " (run in your app's folder or pass TARGET: path/to/file.py or package.module)"
-        raise TargetLoadError(
-            f"file not found: '{spec.path}'{hint}", details={"target": spec.text}
-        )
+        raise TargetLoadError(f"file not found: '{spec.path}'{hint}", details={"target": spec.text})
     if path.suffix != ".py":
         raise TargetLoadError(f"'{spec.path}' is not a .py file", details={"target": spec.text})
     path = path.resolve()

@@ -70,7 +70,11 @@ def _graph(manifest: ManifestLike) -> CompiledGraph:
 
 
 def start_run(
-    manifest: ManifestLike, state: dict[str, Any], *, run_id: str, metadata: dict[str, Any] | None = None,
+    manifest: ManifestLike,
+    state: dict[str, Any],
+    *,
+    run_id: str,
+    metadata: dict[str, Any] | None = None,
     now: float = 0.0,
 ) -> tuple[Snapshot, RunEvents]:
     """A new run's snapshot with its first superstep (the entrypoint) ready to run.
@@ -88,7 +92,9 @@ def start_run(
     return snapshot, events
 
 
-def decide(manifest: ManifestLike, snapshot: Snapshot, *, compact_after_steps: int | None = None) -> Commands:
+def decide(
+    manifest: ManifestLike, snapshot: Snapshot, *, compact_after_steps: int | None = None
+) -> Commands:
     """The work a driver must have in flight; reading only, the snapshot is not changed."""
     graph = _graph(manifest)
     status = snapshot["status"]
@@ -96,13 +102,19 @@ def decide(manifest: ManifestLike, snapshot: Snapshot, *, compact_after_steps: i
         output = build_output(graph, snapshot) if status == COMPLETED else None
         return Commands(status=status, output=output, error=snapshot["error"])
     tasks = [task_command(graph, snapshot, t) for t in snapshot["tasks"] if t["status"] == READY]
-    at_boundary = bool(snapshot["tasks"]) and all(t["status"] == READY and t["attempt"] == 1 for t in snapshot["tasks"])
+    at_boundary = bool(snapshot["tasks"]) and all(
+        t["status"] == READY and t["attempt"] == 1 for t in snapshot["tasks"]
+    )
     compact = (
-        compact_after_steps is not None and at_boundary
+        compact_after_steps is not None
+        and at_boundary
         and snapshot["steps_since_compaction"] > compact_after_steps
     )
     return Commands(
-        status=status, tasks=tasks, timers=list(snapshot["timers"]), waits=list(snapshot["waits"]),
+        status=status,
+        tasks=tasks,
+        timers=list(snapshot["timers"]),
+        waits=list(snapshot["waits"]),
         compact=compact,
     )
 
@@ -111,9 +123,16 @@ def task_command(graph: CompiledGraph, snapshot: Snapshot, task: dict[str, Any])
     """Everything an executor needs to run ``task``; plain JSON."""
     run_id = snapshot["run_id"]
     command: dict[str, Any] = {
-        "run_id": run_id, "graph": graph.graph_name, "graph_hash": graph.manifest.graph_hash,
-        "task_id": task["id"], "node": task["node"], "kind": task["kind"], "step": task["step"],
-        "attempt": task["attempt"], "state": snapshot["state"], "metadata": snapshot["metadata"],
+        "run_id": run_id,
+        "graph": graph.graph_name,
+        "graph_hash": graph.manifest.graph_hash,
+        "task_id": task["id"],
+        "node": task["node"],
+        "kind": task["kind"],
+        "step": task["step"],
+        "attempt": task["attempt"],
+        "state": snapshot["state"],
+        "metadata": snapshot["metadata"],
         "idempotency_key": f"{run_id}:{task['id']}",
     }
     for key in ("payload", "error", "event", "resume", "base", "updates"):
@@ -143,7 +162,12 @@ def apply_task_result(
     if task is None or task["status"] != READY or snapshot["status"] in FINISHED:
         return []
     events: RunEvents = []
-    base = {"task_id": task_id, "node": task["node"], "step": task["step"], "attempt": task["attempt"]}
+    base = {
+        "task_id": task_id,
+        "node": task["node"],
+        "step": task["step"],
+        "attempt": task["attempt"],
+    }
     if result.get("ok"):
         task["status"] = DONE
         update = result.get("update") or {}
@@ -152,17 +176,28 @@ def apply_task_result(
         task["result"] = {"update": update, "route": result.get("route")}
         if task["kind"] == REDUCE:
             return _advance(graph, snapshot, events, now)
-        events.append({"type": "task_completed", **base, "update": task["result"]["update"], "route": task["result"]["route"]})
+        events.append(
+            {
+                "type": "task_completed",
+                **base,
+                "update": task["result"]["update"],
+                "route": task["result"]["route"],
+            }
+        )
     else:
         error = dict(result.get("error") or {})
         error.setdefault("node", task["node"])
         error.setdefault("attempt", task["attempt"])
         delay = _retry_delay(graph, task, error)
-        events.append({"type": "task_failed", **base, "error": error, "will_retry": delay is not None})
+        events.append(
+            {"type": "task_failed", **base, "error": error, "will_retry": delay is not None}
+        )
         if delay is not None:
             task["status"] = RETRY_WAIT
             timer_id = f"retry:{task_id}:{task['attempt'] + 1}"
-            snapshot["timers"].append({"id": timer_id, "fire_at": now + delay, "kind": "retry", "task": task_id})
+            snapshot["timers"].append(
+                {"id": timer_id, "fire_at": now + delay, "kind": "retry", "task": task_id}
+            )
         else:
             spec = graph.nodes.get(task["node"])
             if spec is not None and spec.on_error is not None:
@@ -171,7 +206,10 @@ def apply_task_result(
                 task["error_route"] = spec.on_error
                 task["error"] = error
             else:
-                return events + _fail(snapshot, {"code": error.get("code") or "NODE_FAILED", **error, "step": task["step"]})
+                return events + _fail(
+                    snapshot,
+                    {"code": error.get("code") or "NODE_FAILED", **error, "step": task["step"]},
+                )
     return events + _advance(graph, snapshot, [], now)
 
 
@@ -185,7 +223,9 @@ def _retry_delay(graph: CompiledGraph, task: dict[str, Any], error: dict[str, An
     return policy.delay_before(task["attempt"] + 1)
 
 
-def apply_timer_fired(manifest: ManifestLike, snapshot: Snapshot, timer_id: str, *, now: float) -> RunEvents:
+def apply_timer_fired(
+    manifest: ManifestLike, snapshot: Snapshot, timer_id: str, *, now: float
+) -> RunEvents:
     """A durable timer fired: retry a task, or time out a wait. Stale timers are ignored."""
     graph = _graph(manifest)
     timer = next((t for t in snapshot["timers"] if t["id"] == timer_id), None)
@@ -198,24 +238,49 @@ def apply_timer_fired(manifest: ManifestLike, snapshot: Snapshot, timer_id: str,
         if task is not None and task["status"] == RETRY_WAIT:
             task["status"] = READY
             task["attempt"] += 1
-            events.append({"type": "task_retrying", "task_id": task["id"], "node": task["node"], "attempt": task["attempt"]})
+            events.append(
+                {
+                    "type": "task_retrying",
+                    "task_id": task["id"],
+                    "node": task["node"],
+                    "attempt": task["attempt"],
+                }
+            )
         return events
     wait = next((w for w in snapshot["waits"] if w["id"] == timer["wait"]), None)
     if wait is None:
         return events
     snapshot["waits"].remove(wait)
-    events.append({"type": "wait_timed_out", "event": wait["event"], "node": wait["node"], "on_timeout": wait["on_timeout"]})
+    events.append(
+        {
+            "type": "wait_timed_out",
+            "event": wait["event"],
+            "node": wait["node"],
+            "on_timeout": wait["on_timeout"],
+        }
+    )
     if wait["on_timeout"] is None:
-        return events + _fail(snapshot, {
-            "code": "WAIT_TIMEOUT", "type": "WAIT_TIMEOUT", "node": wait["node"],
-            "message": f"graph '{graph.graph_name}', node '{wait['node']}': no '{wait['event']}' event arrived before the deadline",
-        })
+        return events + _fail(
+            snapshot,
+            {
+                "code": "WAIT_TIMEOUT",
+                "type": "WAIT_TIMEOUT",
+                "node": wait["node"],
+                "message": f"graph '{graph.graph_name}', node '{wait['node']}': no '{wait['event']}' event arrived before the deadline",
+            },
+        )
     snapshot["ready"].append({"node": wait["on_timeout"]})
     return events + _advance(graph, snapshot, [], now)
 
 
 def apply_event(
-    manifest: ManifestLike, snapshot: Snapshot, name: str, payload: Any, *, now: float, event_id: str | None = None
+    manifest: ManifestLike,
+    snapshot: Snapshot,
+    name: str,
+    payload: Any,
+    *,
+    now: float,
+    event_id: str | None = None,
 ) -> RunEvents:
     """Deliver an external event: buffered until a wait of that name consumes it (FIFO)."""
     graph = _graph(manifest)
@@ -228,7 +293,9 @@ def apply_event(
         return []
     if event_id is None:
         event_id = f"e{snapshot['next_event_id']}"
-    if event_id in snapshot["consumed_events"] or any(e["id"] == event_id for e in snapshot["inbox"]):
+    if event_id in snapshot["consumed_events"] or any(
+        e["id"] == event_id for e in snapshot["inbox"]
+    ):
         return []  # the same event delivered twice (at-least-once transports) counts once
     snapshot["next_event_id"] += 1
     snapshot["inbox"].append({"id": event_id, "name": name, "payload": payload})
@@ -236,7 +303,9 @@ def apply_event(
     return events + _advance(graph, snapshot, [], now)
 
 
-def apply_cancel(manifest: ManifestLike, snapshot: Snapshot, reason: str | None = None, *, now: float) -> RunEvents:
+def apply_cancel(
+    manifest: ManifestLike, snapshot: Snapshot, reason: str | None = None, *, now: float
+) -> RunEvents:
     """Graceful cancel: at once when nothing runs, else at the next superstep boundary."""
     graph = _graph(manifest)
     if snapshot["status"] in FINISHED:
@@ -295,13 +364,24 @@ def _advance(graph: CompiledGraph, snapshot: Snapshot, events: RunEvents, now: f
 
 
 def _start_superstep(
-    graph: CompiledGraph, snapshot: Snapshot, activations: list[dict[str, Any]], events: RunEvents, now: float
+    graph: CompiledGraph,
+    snapshot: Snapshot,
+    activations: list[dict[str, Any]],
+    events: RunEvents,
+    now: float,
 ) -> None:
     for wait in snapshot["waits"]:
         if not wait.get("announced"):
             wait["announced"] = True
-            events.append({"type": "waiting", "event": wait["event"], "node": wait["node"],
-                            "resume_node": wait["resume_node"], "deadline": wait["deadline"]})
+            events.append(
+                {
+                    "type": "waiting",
+                    "event": wait["event"],
+                    "node": wait["node"],
+                    "resume_node": wait["resume_node"],
+                    "deadline": wait["deadline"],
+                }
+            )
     snapshot["ready"].extend(match_waits(snapshot))
     frontier = plan_next(graph, snapshot, activations)
     if not frontier:
@@ -320,7 +400,13 @@ def _start_superstep(
         )
     snapshot["status"] = RUNNING
     tasks = create_tasks(graph, snapshot, frontier)
-    events.append({"type": "step_started", "step": snapshot["step"], "tasks": [{"task_id": t["id"], "node": t["node"]} for t in tasks]})
+    events.append(
+        {
+            "type": "step_started",
+            "step": snapshot["step"],
+            "tasks": [{"task_id": t["id"], "node": t["node"]} for t in tasks],
+        }
+    )
 
 
 def build_output(manifest: ManifestLike, snapshot: Snapshot) -> dict[str, Any]:
@@ -328,8 +414,11 @@ def build_output(manifest: ManifestLike, snapshot: Snapshot) -> dict[str, Any]:
     graph = _graph(manifest)
     m = graph.manifest
     return {
-        "state": snapshot["state"], "final_nodes": list(snapshot["final_nodes"]),
-        "graph_name": m.graph_name, "graph_version": m.version, "graph_hash": m.graph_hash,
+        "state": snapshot["state"],
+        "final_nodes": list(snapshot["final_nodes"]),
+        "graph_name": m.graph_name,
+        "graph_version": m.version,
+        "graph_hash": m.graph_hash,
         "steps": snapshot["step"],
     }
 

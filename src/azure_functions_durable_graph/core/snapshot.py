@@ -35,7 +35,10 @@ Snapshot = dict[str, Any]
 
 
 def new_snapshot(
-    run_id: str, graph_name: str, graph_hash: str, state: dict[str, Any],
+    run_id: str,
+    graph_name: str,
+    graph_hash: str,
+    state: dict[str, Any],
     metadata: dict[str, Any] | None = None,
 ) -> Snapshot:
     """A snapshot before its first superstep."""

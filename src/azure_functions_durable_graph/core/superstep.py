@@ -24,7 +24,9 @@ class RunFailure(Exception):
         self.error: dict[str, Any] = {"code": code, "type": code, "message": message, **extra}
 
 
-def apply_updates(graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str, Any]]) -> dict[str, list[Any]]:
+def apply_updates(
+    graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str, Any]]
+) -> dict[str, list[Any]]:
     """Apply the built-in-reducer part of every task's update, in order.
 
     Returns the updates of fields with a custom reducer (field -> values in task order), which
@@ -42,7 +44,8 @@ def apply_updates(graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str
                 raise RunFailure(
                     "INVALID_UPDATE",
                     f"graph '{g}', node '{task['node']}': update names unknown field '{field}'",
-                    node=task["node"], field=field,
+                    node=task["node"],
+                    field=field,
                 )
             reducer = REPLACE if whole_values else graph.reducers.get(field, REPLACE)
             if reducer == CUSTOM:
@@ -55,15 +58,18 @@ def apply_updates(graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str
                         "INVALID_UPDATE",
                         f"graph '{g}': nodes '{previous[0]}' and '{task['node']}' wrote different "
                         f"values to field '{field}' in the same superstep; give it a reducer",
-                        node=task["node"], field=field,
+                        node=task["node"],
+                        field=field,
                     )
                 written[field] = (task["node"], value)
             try:
                 state[field] = apply_builtin(reducer, field, state.get(field), value)
             except Exception as exc:  # reducer errors carry a message naming the field
                 raise RunFailure(
-                    "INVALID_UPDATE", f"graph '{g}', node '{task['node']}': {getattr(exc, 'message', exc)}",
-                    node=task["node"], field=field,
+                    "INVALID_UPDATE",
+                    f"graph '{g}', node '{task['node']}': {getattr(exc, 'message', exc)}",
+                    node=task["node"],
+                    field=field,
                 ) from None
     return custom
 
@@ -86,12 +92,16 @@ def route_tasks(
             snapshot["final_nodes"].append(spec.name)
         elif action == "default":
             if spec.next:
-                activations.extend(_node_targets(graph, spec.name, spec.next, declared=False, snapshot=snapshot))
+                activations.extend(
+                    _node_targets(graph, spec.name, spec.next, declared=False, snapshot=snapshot)
+                )
             else:
                 snapshot["final_nodes"].append(spec.name)
         elif action == "next":
             targets = route.get("targets") or []
-            activations.extend(_node_targets(graph, spec.name, targets, declared=True, snapshot=snapshot))
+            activations.extend(
+                _node_targets(graph, spec.name, targets, declared=True, snapshot=snapshot)
+            )
         elif action == "send":
             for send in route.get("sends") or []:
                 _check_target(graph, spec.name, send["node"], declared=True)
@@ -99,7 +109,11 @@ def route_tasks(
         elif action == "wait_for_event":
             _add_wait(graph, snapshot, spec.name, route, now)
         else:
-            raise RunFailure("INVALID_ROUTE", f"graph '{graph.graph_name}', node '{spec.name}': unknown route action {action!r}", node=spec.name)
+            raise RunFailure(
+                "INVALID_ROUTE",
+                f"graph '{graph.graph_name}', node '{spec.name}': unknown route action {action!r}",
+                node=spec.name,
+            )
     return activations
 
 
@@ -119,37 +133,76 @@ def _node_targets(
 def _check_target(graph: CompiledGraph, source: str, target: str, *, declared: bool) -> None:
     g = graph.graph_name
     if target not in graph.nodes:
-        raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': route target '{target}' is not a node", node=source, target=target)
+        raise RunFailure(
+            "INVALID_ROUTE",
+            f"graph '{g}', node '{source}': route target '{target}' is not a node",
+            node=source,
+            target=target,
+        )
     allowed = graph.nodes[source].route_targets
-    if declared and allowed is not None and target not in allowed and target not in graph.nodes[source].next:
+    if (
+        declared
+        and allowed is not None
+        and target not in allowed
+        and target not in graph.nodes[source].next
+    ):
         raise RunFailure(
             "INVALID_ROUTE",
             f"graph '{g}', node '{source}': router went to '{target}' which is not in its route_targets {allowed}",
-            node=source, target=target,
+            node=source,
+            target=target,
         )
 
 
-def _add_wait(graph: CompiledGraph, snapshot: Snapshot, source: str, route: dict[str, Any], now: float) -> None:
+def _add_wait(
+    graph: CompiledGraph, snapshot: Snapshot, source: str, route: dict[str, Any], now: float
+) -> None:
     g = graph.graph_name
     event = route.get("event")
     if event not in graph.events:
-        raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': waits for event '{event}' which the graph does not declare", node=source)
+        raise RunFailure(
+            "INVALID_ROUTE",
+            f"graph '{g}', node '{source}': waits for event '{event}' which the graph does not declare",
+            node=source,
+        )
     for key in ("resume_node", "on_timeout"):
         target = route.get(key)
         if target is not None and target not in graph.nodes:
-            raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': wait {key} '{target}' is not a node", node=source)
+            raise RunFailure(
+                "INVALID_ROUTE",
+                f"graph '{g}', node '{source}': wait {key} '{target}' is not a node",
+                node=source,
+            )
     if route.get("resume_node") is None:
-        raise RunFailure("INVALID_ROUTE", f"graph '{g}', node '{source}': wait for '{event}' has no resume_node", node=source)
+        raise RunFailure(
+            "INVALID_ROUTE",
+            f"graph '{g}', node '{source}': wait for '{event}' has no resume_node",
+            node=source,
+        )
     wait_id = f"w{snapshot['next_wait_id']}"
     snapshot["next_wait_id"] += 1
     timeout = route.get("timeout")
     deadline = now + float(timeout) if timeout is not None else None
-    snapshot["waits"].append({
-        "id": wait_id, "event": event, "node": source, "resume_node": route["resume_node"],
-        "on_timeout": route.get("on_timeout"), "deadline": deadline, "note": route.get("note"),
-    })
+    snapshot["waits"].append(
+        {
+            "id": wait_id,
+            "event": event,
+            "node": source,
+            "resume_node": route["resume_node"],
+            "on_timeout": route.get("on_timeout"),
+            "deadline": deadline,
+            "note": route.get("note"),
+        }
+    )
     if deadline is not None:
-        snapshot["timers"].append({"id": f"timeout:{wait_id}", "fire_at": deadline, "kind": "wait_timeout", "wait": wait_id})
+        snapshot["timers"].append(
+            {
+                "id": f"timeout:{wait_id}",
+                "fire_at": deadline,
+                "kind": "wait_timeout",
+                "wait": wait_id,
+            }
+        )
 
 
 def match_waits(snapshot: Snapshot) -> list[dict[str, Any]]:
@@ -170,7 +223,9 @@ def match_waits(snapshot: Snapshot) -> list[dict[str, Any]]:
     return matched
 
 
-def plan_next(graph: CompiledGraph, snapshot: Snapshot, activations: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def plan_next(
+    graph: CompiledGraph, snapshot: Snapshot, activations: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """The activations of the next superstep: deduplicated, joins held until branches finish."""
     frontier: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -180,7 +235,9 @@ def plan_next(graph: CompiledGraph, snapshot: Snapshot, activations: list[dict[s
             if node not in snapshot["pending_joins"]:
                 snapshot["pending_joins"].append(node)
             continue
-        plain = "payload" not in activation and "event" not in activation and "error" not in activation
+        plain = (
+            "payload" not in activation and "event" not in activation and "error" not in activation
+        )
         if plain:
             if node in seen:
                 continue
@@ -193,7 +250,9 @@ def plan_next(graph: CompiledGraph, snapshot: Snapshot, activations: list[dict[s
     return frontier
 
 
-def create_tasks(graph: CompiledGraph, snapshot: Snapshot, frontier: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def create_tasks(
+    graph: CompiledGraph, snapshot: Snapshot, frontier: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     """Tasks of a new superstep; ids derive from (step, position, node) so replay names them alike."""
     snapshot["step"] += 1
     snapshot["steps_since_compaction"] += 1
@@ -201,9 +260,20 @@ def create_tasks(graph: CompiledGraph, snapshot: Snapshot, frontier: list[dict[s
     tasks = []
     for index, activation in enumerate(frontier):
         node = activation["node"]
-        kind = EVENT if "event" in activation else (SUBGRAPH if graph.nodes[node].kind == "subgraph" else NODE)
+        kind = (
+            EVENT
+            if "event" in activation
+            else (SUBGRAPH if graph.nodes[node].kind == "subgraph" else NODE)
+        )
         label = f"event:{activation['event']['name']}" if kind == EVENT else node
-        task: dict[str, Any] = {"id": f"{step}:{index}:{label}", "node": label, "kind": kind, "step": step, "attempt": 1, "status": READY}
+        task: dict[str, Any] = {
+            "id": f"{step}:{index}:{label}",
+            "node": label,
+            "kind": kind,
+            "step": step,
+            "attempt": 1,
+            "status": READY,
+        }
         if kind == EVENT:
             task["event"] = activation["event"]
             task["resume"] = node
@@ -220,9 +290,14 @@ def reduce_task(snapshot: Snapshot, custom: dict[str, list[Any]]) -> dict[str, A
     """A task that runs custom reducers (user code) over this superstep's updates, in order."""
     state = snapshot["state"]
     return {
-        "id": f"{snapshot['step']}:reduce", "node": "__reduce__", "kind": REDUCE, "step": snapshot["step"],
-        "attempt": 1, "status": READY,
-        "base": {f: state.get(f) for f in custom}, "updates": custom,
+        "id": f"{snapshot['step']}:reduce",
+        "node": "__reduce__",
+        "kind": REDUCE,
+        "step": snapshot["step"],
+        "attempt": 1,
+        "status": READY,
+        "base": {f: state.get(f) for f in custom},
+        "updates": custom,
     }
 
 

@@ -22,7 +22,10 @@ def positional_arity(function: Callable[..., Any]) -> int:
     for parameter in signature.parameters.values():
         if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
             return 99
-        if parameter.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD):
+        if parameter.kind in (
+            inspect.Parameter.POSITIONAL_ONLY,
+            inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        ):
             count += 1
     return count
 
@@ -30,12 +33,16 @@ def positional_arity(function: Callable[..., Any]) -> int:
 @functools.lru_cache(maxsize=4096)
 def is_async(function: Callable[..., Any]) -> bool:
     """Whether calling ``function`` returns a coroutine."""
-    target = function.__call__ if not inspect.isroutine(function) and hasattr(function, "__call__") else function  # noqa: B004
+    # Callable objects (instances with an async __call__) count as async too.
+    target = getattr(function, "__call__", function) if not inspect.isroutine(function) else function  # noqa: B004
     return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(target)
 
 
 async def call_user(
-    function: Callable[..., Any], args: tuple[Any, ...], *, sync_runner: SyncRunner | None = None,
+    function: Callable[..., Any],
+    args: tuple[Any, ...],
+    *,
+    sync_runner: SyncRunner | None = None,
     timeout: float | None = None,
 ) -> Any:
     """Call ``function`` with as many of ``args`` as it accepts; await it if async.

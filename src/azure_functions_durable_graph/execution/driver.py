@@ -38,7 +38,9 @@ class RunHooks(Protocol):
     async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
         """A result committed earlier for ``task_id`` but perhaps not applied, or None."""
 
-    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+    async def record_result(
+        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+    ) -> None:
         """Persist a task result; called before the result is applied."""
 
     async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
@@ -52,7 +54,9 @@ class NullHooks:
         """Nothing is ever committed."""
         return None
 
-    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+    async def record_result(
+        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+    ) -> None:
         """Nothing to record."""
 
     async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
@@ -97,8 +101,14 @@ def new_state(registration: GraphRegistration, value: Any) -> dict[str, Any]:
 
     model = registration.state_model
     try:
-        instance = value if isinstance(value, model) else model.model_validate(
-            value.model_dump() if isinstance(value, BaseModel) else ({} if value is None else value)
+        instance = (
+            value
+            if isinstance(value, model)
+            else model.model_validate(
+                value.model_dump()
+                if isinstance(value, BaseModel)
+                else ({} if value is None else value)
+            )
         )
     except ValidationError as exc:
         first = exc.errors()[0]
@@ -113,20 +123,29 @@ def new_state(registration: GraphRegistration, value: Any) -> dict[str, Any]:
 class RunDriver:
     """Drives runs until they finish or park on a wait."""
 
-    def __init__(self, *, clock: Clock, hooks: RunHooks | None = None, sync_runner: SyncRunner | None = None) -> None:
+    def __init__(
+        self, *, clock: Clock, hooks: RunHooks | None = None, sync_runner: SyncRunner | None = None
+    ) -> None:
         self.clock = clock
         self.hooks: RunHooks = hooks or NullHooks()
         self.sync_runner = sync_runner
 
     def start(
-        self, registration: GraphRegistration, state: dict[str, Any], *, run_id: str,
-        metadata: dict[str, Any] | None = None, graph: CompiledGraph | None = None,
+        self,
+        registration: GraphRegistration,
+        state: dict[str, Any],
+        *,
+        run_id: str,
+        metadata: dict[str, Any] | None = None,
+        graph: CompiledGraph | None = None,
     ) -> tuple[ActiveRun, list[dict[str, Any]]]:
         """A new run (not yet driven) and the events of its start."""
         from ..core import compile_manifest
 
         compiled = graph or compile_manifest(registration.manifest)
-        snapshot, events = start_run(compiled, state, run_id=run_id, metadata=metadata, now=self.clock.now())
+        snapshot, events = start_run(
+            compiled, state, run_id=run_id, metadata=metadata, now=self.clock.now()
+        )
         return ActiveRun(registration, compiled, snapshot), events
 
     async def drive(self, run: ActiveRun) -> None:
@@ -141,6 +160,16 @@ class RunDriver:
                 decision = decide(run.graph, run.snapshot)
                 if decision.finished:
                     return
+                if len(decision.tasks) == 1 and not in_flight and not decision.timers:
+                    # One task and nothing else pending (a chain step): run it inline; inputs
+                    # that arrive meanwhile are applied right after, as they would be anyway.
+                    command = decision.tasks[0]
+                    committed = await self.hooks.committed_result(run, command["task_id"])
+                    if committed is not None:
+                        await self._apply_committed(run, command["task_id"], committed)
+                    else:
+                        await self._apply_result(run, command, await self._execute(run, command))
+                    continue
                 if await self._start_tasks(run, decision.tasks, in_flight, commands):
                     continue  # a committed result was applied: decide again
                 if await self._fire_due_timer(run, decision.timers):
@@ -171,7 +200,10 @@ class RunDriver:
             run._wake = None
 
     async def _start_tasks(
-        self, run: ActiveRun, tasks: list[dict[str, Any]], in_flight: dict[str, asyncio.Future[dict[str, Any]]],
+        self,
+        run: ActiveRun,
+        tasks: list[dict[str, Any]],
+        in_flight: dict[str, asyncio.Future[dict[str, Any]]],
         commands: dict[str, dict[str, Any]],
     ) -> bool:
         for command in tasks:
@@ -180,16 +212,21 @@ class RunDriver:
                 continue
             committed = await self.hooks.committed_result(run, task_id)
             if committed is not None:
-                events = apply_task_result(run.graph, run.snapshot, task_id, committed, now=self.clock.now())
-                await self.hooks.record_transition(run, events)
+                await self._apply_committed(run, task_id, committed)
                 return True
             commands[task_id] = command
             in_flight[task_id] = asyncio.ensure_future(self._execute(run, command))
         return False
 
+    async def _apply_committed(self, run: ActiveRun, task_id: str, result: dict[str, Any]) -> None:
+        events = apply_task_result(run.graph, run.snapshot, task_id, result, now=self.clock.now())
+        await self.hooks.record_transition(run, events)
+
     async def _fire_due_timer(self, run: ActiveRun, timers: list[dict[str, Any]]) -> bool:
         now = self.clock.now()
-        due = sorted((t for t in timers if t["fire_at"] <= now), key=lambda t: (t["fire_at"], t["id"]))
+        due = sorted(
+            (t for t in timers if t["fire_at"] <= now), key=lambda t: (t["fire_at"], t["id"])
+        )
         if not due:
             return False
         events = apply_timer_fired(run.graph, run.snapshot, due[0]["id"], now=now)
@@ -201,20 +238,28 @@ class RunDriver:
             item = run.inputs.popleft()
             now = self.clock.now()
             if item[0] == "event":
-                events = apply_event(run.graph, run.snapshot, item[1], item[2], now=now, event_id=item[3])
+                events = apply_event(
+                    run.graph, run.snapshot, item[1], item[2], now=now, event_id=item[3]
+                )
             else:
                 events = apply_cancel(run.graph, run.snapshot, item[1], now=now)
             await self.hooks.record_transition(run, events)
 
-    async def _apply_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+    async def _apply_result(
+        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+    ) -> None:
         await self.hooks.record_result(run, command, result)
-        events = apply_task_result(run.graph, run.snapshot, command["task_id"], result, now=self.clock.now())
+        events = apply_task_result(
+            run.graph, run.snapshot, command["task_id"], result, now=self.clock.now()
+        )
         await self.hooks.record_transition(run, events)
 
     async def _execute(self, run: ActiveRun, command: dict[str, Any]) -> dict[str, Any]:
         if command["kind"] == "subgraph":
             return await self._run_child(run, command)
-        return await execute_task(run.registration, command, sync_runner=self.sync_runner, cancel_signal=run.cancel_signal)
+        return await execute_task(
+            run.registration, command, sync_runner=self.sync_runner, cancel_signal=run.cancel_signal
+        )
 
     async def _run_child(self, run: ActiveRun, command: dict[str, Any]) -> dict[str, Any]:
         """A subgraph node: drive a child run to its end; its final state is the update."""
@@ -223,8 +268,13 @@ class RunDriver:
             child_registration = run.registration.subgraphs[node]
             state = new_state(child_registration, command["child_input"])
             child = RunDriver(clock=self.clock, sync_runner=self.sync_runner)
-            active, _ = child.start(child_registration, state, run_id=command["child_run_id"],
-                                    metadata=command.get("metadata"), graph=run.graph.child(node))
+            active, _ = child.start(
+                child_registration,
+                state,
+                run_id=command["child_run_id"],
+                metadata=command.get("metadata"),
+                graph=run.graph.child(node),
+            )
             await child.drive(active)
         except Exception as exc:  # noqa: BLE001 - reported as the task's failure
             return {"ok": False, "error": failure_record(exc, command)}
@@ -235,8 +285,17 @@ class RunDriver:
         message = error.get("message") or f"subgraph '{command['child_graph']}' ended {status}"
         if status == WAITING:
             message = f"subgraph '{command['child_graph']}' stopped to wait for an event; waits inside subgraphs are not supported"
-        return {"ok": False, "error": {"type": "SubgraphFailed", "code": "SUBGRAPH_FAILED", "message": message,
-                                       "node": node, "attempt": command["attempt"], "retryable": status != WAITING}}
+        return {
+            "ok": False,
+            "error": {
+                "type": "SubgraphFailed",
+                "code": "SUBGRAPH_FAILED",
+                "message": message,
+                "node": node,
+                "attempt": command["attempt"],
+                "retryable": status != WAITING,
+            },
+        }
 
 
 __all__ = ["ActiveRun", "NullHooks", "RunDriver", "RunHooks", "new_state"]

@@ -40,7 +40,10 @@ def to_json(value: Any) -> Any:
 
 
 async def execute_task(
-    registration: GraphRegistration, command: Mapping[str, Any], *, sync_runner: SyncRunner | None = None,
+    registration: GraphRegistration,
+    command: Mapping[str, Any],
+    *,
+    sync_runner: SyncRunner | None = None,
     cancel_signal: threading.Event | None = None,
 ) -> dict[str, Any]:
     """Run one task command (node + router, event handler, or custom reducers)."""
@@ -68,7 +71,9 @@ def failure_record(exc: BaseException, command: Mapping[str, Any]) -> dict[str, 
         exc = NodeTimeoutError(
             f"graph '{command.get('graph')}', node '{command.get('node')}' exceeded its timeout of {command.get('timeout')}s"
         )
-    retryable = not isinstance(exc, (InvalidUpdateError, InvalidInputError, HandlerNotFoundError, ValidationError))
+    retryable = not isinstance(
+        exc, (InvalidUpdateError, InvalidInputError, HandlerNotFoundError, ValidationError)
+    )
     record: dict[str, Any] = {
         "type": type(exc).__name__,
         "message": getattr(exc, "message", None) or str(exc) or type(exc).__name__,
@@ -100,19 +105,33 @@ def _validate_state(registration: GraphRegistration, command: Mapping[str, Any])
         ) from None
 
 
-def _context(registration: GraphRegistration, command: Mapping[str, Any], cancel_signal: threading.Event | None) -> NodeContext:
+def _context(
+    registration: GraphRegistration,
+    command: Mapping[str, Any],
+    cancel_signal: threading.Event | None,
+) -> NodeContext:
     return NodeContext(
-        run_id=command["run_id"], graph_name=registration.graph_name, node=command["node"],
-        step=command["step"], attempt=command.get("attempt", 1), task_id=command["task_id"],
-        idempotency_key=command.get("idempotency_key") or f"{command['run_id']}:{command['task_id']}",
-        metadata=dict(command.get("metadata") or {}), payload=command.get("payload"),
-        error=command.get("error"), event=command.get("event"),
+        run_id=command["run_id"],
+        graph_name=registration.graph_name,
+        node=command["node"],
+        step=command["step"],
+        attempt=command.get("attempt", 1),
+        task_id=command["task_id"],
+        idempotency_key=command.get("idempotency_key")
+        or f"{command['run_id']}:{command['task_id']}",
+        metadata=dict(command.get("metadata") or {}),
+        payload=command.get("payload"),
+        error=command.get("error"),
+        event=command.get("event"),
         cancel_signal=cancel_signal or threading.Event(),
     )
 
 
 async def _run_node(
-    registration: GraphRegistration, command: Mapping[str, Any], state: BaseModel, ctx: NodeContext,
+    registration: GraphRegistration,
+    command: Mapping[str, Any],
+    state: BaseModel,
+    ctx: NodeContext,
     sync_runner: SyncRunner | None,
 ) -> dict[str, Any]:
     node = command["node"]
@@ -122,19 +141,26 @@ async def _run_node(
             f"graph '{registration.graph_name}' has no handler for node '{node}' in this deployment "
             f"(the run's manifest {str(command.get('graph_hash', ''))[:12]} needs it)"
         )
-    raw = await call_user(handler, (state, ctx), sync_runner=sync_runner, timeout=command.get("timeout"))
+    raw = await call_user(
+        handler, (state, ctx), sync_runner=sync_runner, timeout=command.get("timeout")
+    )
     update = normalize_update(registration, node, raw)
     router = registration.routers.get(node)
     route: dict[str, Any] | None = None
+    # Validating the node's view here blames a bad value on the node that wrote it.
+    base = command["state"] if not command.get("payload") else state.model_dump(mode="json")
+    view = state_after(registration, node, base, update) if update or router else state
     if router is not None:
-        view = state_after(registration, node, command["state"] if not command.get("payload") else state.model_dump(mode="json"), update)
         decision = await call_user(router, (view, ctx), sync_runner=sync_runner)
         route = to_json(normalize_route(decision, node=node))
     return {"ok": True, "update": update, "route": route}
 
 
 async def _run_event_handler(
-    registration: GraphRegistration, command: Mapping[str, Any], state: BaseModel, ctx: NodeContext,
+    registration: GraphRegistration,
+    command: Mapping[str, Any],
+    state: BaseModel,
+    ctx: NodeContext,
     sync_runner: SyncRunner | None,
 ) -> dict[str, Any]:
     event = command["event"]
@@ -186,7 +212,9 @@ def normalize_update(registration: GraphRegistration, node: str, raw: Any) -> di
     return {key: to_json(value) for key, value in raw.items()}
 
 
-def state_after(registration: GraphRegistration, node: str, state_json: dict[str, Any], update: dict[str, Any]) -> BaseModel:
+def state_after(
+    registration: GraphRegistration, node: str, state_json: dict[str, Any], update: dict[str, Any]
+) -> BaseModel:
     """The node's view of the state after its update (what its router sees), validated."""
     reducers = registration.manifest.reducers
     view = dict(state_json)
@@ -211,7 +239,9 @@ def _run_reducers(registration: GraphRegistration, command: Mapping[str, Any]) -
     for field, values in command["updates"].items():
         function = registration.custom_reducers.get(field)
         if function is None:
-            raise HandlerNotFoundError(f"graph '{registration.graph_name}' has no custom reducer for field '{field}'")
+            raise HandlerNotFoundError(
+                f"graph '{registration.graph_name}' has no custom reducer for field '{field}'"
+            )
         current = command["base"].get(field)
         for value in values:
             current = to_json(function(current, value))
@@ -225,4 +255,12 @@ def _first_error(exc: ValidationError) -> str:
     return f"{location}: {first.get('msg')} ({exc.error_count()} error(s))"
 
 
-__all__ = ["NodeTimeoutError", "execute_task", "failure_record", "normalize_update", "state_after", "to_json", "validate_event_payload"]
+__all__ = [
+    "NodeTimeoutError",
+    "execute_task",
+    "failure_record",
+    "normalize_update",
+    "state_after",
+    "to_json",
+    "validate_event_payload",
+]

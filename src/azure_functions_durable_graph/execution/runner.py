@@ -42,17 +42,34 @@ class _MemoryHooks:
     async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
         return None
 
-    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+    async def record_result(
+        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+    ) -> None:
         return None
 
     async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
         for event in events:
             if event["type"] == "task_completed":
-                self.steps.append(StepRecord(event["node"], event["step"], event["task_id"], event["attempt"],
-                                             update=event["update"], route=event["route"]))
+                self.steps.append(
+                    StepRecord(
+                        event["node"],
+                        event["step"],
+                        event["task_id"],
+                        event["attempt"],
+                        update=event["update"],
+                        route=event["route"],
+                    )
+                )
             elif event["type"] == "task_failed":
-                self.steps.append(StepRecord(event["node"], event["step"], event["task_id"], event["attempt"],
-                                             error=event["error"]))
+                self.steps.append(
+                    StepRecord(
+                        event["node"],
+                        event["step"],
+                        event["task_id"],
+                        event["attempt"],
+                        error=event["error"],
+                    )
+                )
 
 
 @dataclass
@@ -75,13 +92,19 @@ class RunResult:
         """Nodes of the successfully completed steps, in order."""
         return [s.node for s in self.steps if s.error is None]
 
-    def resume(self, events: Iterable[Any] | None = None, *, cancel: str | None = None) -> RunResult:
+    def resume(
+        self, events: Iterable[Any] | None = None, *, cancel: str | None = None
+    ) -> RunResult:
         """Continue a waiting run with more events (or a cancel); see :func:`invoke`."""
         return _run_sync(self.aresume(events, cancel=cancel))
 
-    async def aresume(self, events: Iterable[Any] | None = None, *, cancel: str | None = None) -> RunResult:
+    async def aresume(
+        self, events: Iterable[Any] | None = None, *, cancel: str | None = None
+    ) -> RunResult:
         """Async form of :meth:`resume`."""
-        return await ainvoke(self.registration, None, events=events, clock=self.clock, resume=self, cancel=cancel)
+        return await ainvoke(
+            self.registration, None, events=events, clock=self.clock, resume=self, cancel=cancel
+        )
 
 
 def invoke(registration: GraphRegistration, input: Any = None, **options: Any) -> RunResult:
@@ -108,9 +131,15 @@ def _run_sync(coroutine: Any) -> RunResult:
 
 
 async def ainvoke(
-    registration: GraphRegistration, input: Any = None, *, events: Iterable[Any] | None = None,
-    run_id: str | None = None, metadata: dict[str, Any] | None = None, clock: Clock | None = None,
-    cancel: str | None = None, resume: RunResult | None = None,
+    registration: GraphRegistration,
+    input: Any = None,
+    *,
+    events: Iterable[Any] | None = None,
+    run_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    clock: Clock | None = None,
+    cancel: str | None = None,
+    resume: RunResult | None = None,
 ) -> RunResult:
     """Async form of :func:`invoke`."""
     clock = clock or (resume.clock if resume else SystemClock())
@@ -122,7 +151,9 @@ async def ainvoke(
         run = ActiveRun(registration, compile_manifest(registration.manifest), resume.snapshot)
     else:
         state = new_state(registration, input)
-        run, _ = driver.start(registration, state, run_id=run_id or uuid.uuid4().hex, metadata=metadata)
+        run, _ = driver.start(
+            registration, state, run_id=run_id or uuid.uuid4().hex, metadata=metadata
+        )
     bare: list[Any] = []
     for item in events or ():
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
@@ -139,7 +170,9 @@ async def ainvoke(
     return _result(registration, run, steps, clock)
 
 
-def _result(registration: GraphRegistration, run: ActiveRun, steps: list[StepRecord], clock: Clock) -> RunResult:
+def _result(
+    registration: GraphRegistration, run: ActiveRun, steps: list[StepRecord], clock: Clock
+) -> RunResult:
     from ..core import build_output
 
     snapshot = run.snapshot
@@ -150,10 +183,16 @@ def _result(registration: GraphRegistration, run: ActiveRun, steps: list[StepRec
     except Exception:  # noqa: BLE001 - a failed run may hold a state that no longer validates
         state = None
     return RunResult(
-        run_id=run.run_id, status=status, state=state,
+        run_id=run.run_id,
+        status=status,
+        state=state,
         output=build_output(run.graph, snapshot) if status == "completed" else None,
-        steps=steps, error=snapshot.get("error"), waiting_for=[dict(w) for w in snapshot["waits"]],
-        snapshot=snapshot, registration=registration, clock=clock,
+        steps=steps,
+        error=snapshot.get("error"),
+        waiting_for=[dict(w) for w in snapshot["waits"]],
+        snapshot=snapshot,
+        registration=registration,
+        clock=clock,
     )
 
 

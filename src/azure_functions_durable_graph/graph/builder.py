@@ -11,9 +11,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from .errors import GraphValidationError
+from .errors import GraphValidationError, ValidationProblem
 from .manifest import (
     DEFAULT_MAX_STEPS,
     EventSpec,
@@ -21,11 +21,13 @@ from .manifest import (
     NodeSpec,
     RetryPolicy,
     WaitSpec,
+    canonical_json,
 )
+from .reducers import FieldReducer
 from .registration import GraphRegistration
 from .routing import END, RouteAction, RouteDecision
 from .state import state_json_schema, state_reducers
-from .validation import BuilderView, validate_graph
+from .validation import SETTING_INVALID, BuilderView, validate_graph
 
 Handler = Callable[..., Any]
 RouteTarget = str | RouteDecision | WaitSpec
@@ -188,10 +190,38 @@ class ManifestBuilder:
             max_steps=self.max_steps,
         )
         problems = validate_graph(view)
+        try:
+            canonical_json(self.metadata)
+        except (TypeError, ValueError) as exc:
+            problems.append(ValidationProblem(
+                SETTING_INVALID, f"graph '{self.graph_name}': metadata is not JSON-serialisable: {exc}"
+            ))
         if problems:
             raise GraphValidationError(self.graph_name, problems)
         reducers = state_reducers(self.state_model)
-        manifest = GraphManifest(
+        try:
+            manifest = self._manifest(reducers)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first.get("loc", ()))
+            raise GraphValidationError(self.graph_name, [ValidationProblem(
+                SETTING_INVALID, f"graph '{self.graph_name}': {where}: {first.get('msg')}",
+            )]) from None
+        return GraphRegistration(
+            manifest=manifest,
+            state_model=self.state_model,
+            handlers={n.name: n.handler for n in self._nodes if n.kind == "node"},
+            routers={n.name: n.route for n in self._nodes if n.route is not None},
+            event_handlers={e.name: e.handler for e in self._events},
+            event_models={e.name: e.payload_model for e in self._events if e.payload_model},
+            custom_reducers={
+                name: r.function for name, r in reducers.items() if r.function is not None
+            },
+            subgraphs={n.name: n.subgraph for n in self._nodes if n.kind == "subgraph"},
+        )
+
+    def _manifest(self, reducers: dict[str, FieldReducer]) -> GraphManifest:
+        return GraphManifest(
             graph_name=self.graph_name,
             version=self.version,
             entrypoint=self._entrypoint or "",
@@ -209,19 +239,6 @@ class ManifestBuilder:
             max_steps=self.max_steps,
             metadata=self.metadata,
         )
-        return GraphRegistration(
-            manifest=manifest,
-            state_model=self.state_model,
-            handlers={n.name: n.handler for n in self._nodes if n.kind == "node"},
-            routers={n.name: n.route for n in self._nodes if n.route is not None},
-            event_handlers={e.name: e.handler for e in self._events},
-            event_models={e.name: e.payload_model for e in self._events if e.payload_model},
-            custom_reducers={
-                name: r.function for name, r in reducers.items() if r.function is not None
-            },
-            subgraphs={n.name: n.subgraph for n in self._nodes if n.kind == "subgraph"},
-        )
-
 
 def _as_list(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
     if value is None:

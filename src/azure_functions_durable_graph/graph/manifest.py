@@ -105,6 +105,12 @@ class GraphManifest(BaseModel):
         expected = compute_graph_hash(self)
         if not self.graph_hash:
             self.graph_hash = expected
+        elif self.graph_hash != expected:
+            # A hand-edited manifest must not pass for the graph its hash names.
+            raise ValueError(
+                f"graph_hash of graph '{self.graph_name}' does not match its content "
+                f"(stated {self.graph_hash[:12]}, computed {expected[:12]})"
+            )
         return self
 
     def node(self, name: str) -> NodeSpec:
@@ -136,17 +142,29 @@ class GraphManifest(BaseModel):
             for target in spec.route_targets or []:
                 result.append({"source": spec.name, "target": target, "kind": "conditional"})
             for wait in spec.waits:
-                result.append({"source": spec.name, "target": wait.resume_node, "kind": "wait",
-                               "event": wait.event})
+                result.append(
+                    {
+                        "source": spec.name,
+                        "target": wait.resume_node,
+                        "kind": "wait",
+                        "event": wait.event,
+                    }
+                )
                 if wait.on_timeout:
-                    result.append({"source": spec.name, "target": wait.on_timeout,
-                                   "kind": "timeout", "event": wait.event})
+                    result.append(
+                        {
+                            "source": spec.name,
+                            "target": wait.on_timeout,
+                            "kind": "timeout",
+                            "event": wait.event,
+                        }
+                    )
             if spec.on_error:
                 result.append({"source": spec.name, "target": spec.on_error, "kind": "error"})
         return result
 
     def is_verified(self) -> bool:
-        """Whether ``graph_hash`` matches the content (false after a hand edit)."""
+        """Whether ``graph_hash`` matches the content (loading a mismatched manifest fails)."""
         return self.graph_hash == compute_graph_hash(self)
 
     def to_mermaid(self) -> str:

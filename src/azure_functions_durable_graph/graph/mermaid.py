@@ -54,9 +54,7 @@ def manifest_to_mermaid(manifest: GraphManifest) -> str:
             event = _label(wait.event)
             lines.append(f'    {source} -. "wait: {event}" .-> {target_id(wait.resume_node)}')
             if wait.on_timeout:
-                lines.append(
-                    f'    {source} -. "timeout: {event}" .-> {target_id(wait.on_timeout)}'
-                )
+                lines.append(f'    {source} -. "timeout: {event}" .-> {target_id(wait.on_timeout)}')
         if spec.on_error:
             lines.append(f'    {source} -. "error" .-> {target_id(spec.on_error)}')
     return "\n".join(lines) + "\n"

@@ -116,7 +116,8 @@ def reducer_fits(name: str, annotation: Any) -> bool:
         if is_list:
             return True
         return isinstance(origin, type) and (
-issubclass(origin, (int, float, str)) and origin is not bool)
+            issubclass(origin, (int, float, str)) and origin is not bool
+        )
     return False
 
 

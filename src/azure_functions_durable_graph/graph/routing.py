@@ -61,7 +61,9 @@ class RouteDecision:
     sends: tuple[Send, ...] = ()
 
     @classmethod
-    def next(cls, node: str | list[str] | tuple[str, ...], *, note: str | None = None) -> RouteDecision:
+    def next(
+        cls, node: str | list[str] | tuple[str, ...], *, note: str | None = None
+    ) -> RouteDecision:
         """Go to ``node`` next (a list fans out to every node in it)."""
         targets = (node,) if isinstance(node, str) else tuple(node)
         return cls(RouteAction.NEXT, targets=targets, note=note)
@@ -183,8 +185,8 @@ def _route_from_mapping(value: Mapping[str, Any], *, node: str) -> dict[str, Any
                 f"router of node '{node}' returned a wait_for_event dict without resume_node"
             )
         return RouteDecision.wait_for_event(
-            spec.get("event_name") or spec.get("event"),
-            spec["resume_node"],
+            str(spec.get("event_name") or spec.get("event") or ""),
+            str(spec["resume_node"]),
             spec.get("note"),
             timeout=spec.get("timeout"),
             on_timeout=spec.get("on_timeout"),

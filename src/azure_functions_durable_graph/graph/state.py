@@ -11,7 +11,9 @@ from .reducers import REPLACE, FieldReducer, reducer_from_metadata
 
 def is_state_model(value: object) -> bool:
     """Whether ``value`` is a Pydantic v2 model class."""
-    return isinstance(value, type) and issubclass(value, BaseModel) and hasattr(value, "model_fields")
+    return (
+        isinstance(value, type) and issubclass(value, BaseModel) and hasattr(value, "model_fields")
+    )
 
 
 def state_reducers(model: type[BaseModel]) -> dict[str, FieldReducer]:

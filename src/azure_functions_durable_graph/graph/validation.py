@@ -35,11 +35,26 @@ SETTING_INVALID = "SETTING_INVALID"
 SUBGRAPH_INVALID = "SUBGRAPH_INVALID"
 
 PROBLEM_CODES = (
-    STATE_MODEL_INVALID, GRAPH_NAME_INVALID, ENTRYPOINT_MISSING, ENTRYPOINT_UNKNOWN,
-    NODE_DUPLICATE, NODE_NAME_INVALID, HANDLER_NOT_CALLABLE, TARGET_UNKNOWN,
-    ROUTE_TARGET_UNKNOWN, TERMINAL_WITH_EDGES, NODE_NO_EXIT, NODE_UNREACHABLE, EVENT_DUPLICATE,
-    EVENT_PAYLOAD_MODEL_INVALID, WAIT_EVENT_UNKNOWN, WAIT_NODE_UNKNOWN, ERROR_ROUTE_UNKNOWN,
-    REDUCER_MISMATCH, SETTING_INVALID, SUBGRAPH_INVALID,
+    STATE_MODEL_INVALID,
+    GRAPH_NAME_INVALID,
+    ENTRYPOINT_MISSING,
+    ENTRYPOINT_UNKNOWN,
+    NODE_DUPLICATE,
+    NODE_NAME_INVALID,
+    HANDLER_NOT_CALLABLE,
+    TARGET_UNKNOWN,
+    ROUTE_TARGET_UNKNOWN,
+    TERMINAL_WITH_EDGES,
+    NODE_NO_EXIT,
+    NODE_UNREACHABLE,
+    EVENT_DUPLICATE,
+    EVENT_PAYLOAD_MODEL_INVALID,
+    WAIT_EVENT_UNKNOWN,
+    WAIT_NODE_UNKNOWN,
+    ERROR_ROUTE_UNKNOWN,
+    REDUCER_MISMATCH,
+    SETTING_INVALID,
+    SUBGRAPH_INVALID,
 )
 
 
@@ -61,34 +76,79 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
     add = problems.append
     g = view.graph_name
     if not isinstance(g, str) or not g.strip():
-        add(ValidationProblem(GRAPH_NAME_INVALID, f"graph name must be a non-empty string, got {g!r}"))
+        add(
+            ValidationProblem(
+                GRAPH_NAME_INVALID, f"graph name must be a non-empty string, got {g!r}"
+            )
+        )
     problems.extend(_check_state_model(view))
     if not isinstance(view.max_steps, int) or view.max_steps < 1:
-        add(ValidationProblem(SETTING_INVALID, f"graph '{g}': max_steps must be an integer >= 1, got {view.max_steps!r}"))
+        add(
+            ValidationProblem(
+                SETTING_INVALID,
+                f"graph '{g}': max_steps must be an integer >= 1, got {view.max_steps!r}",
+            )
+        )
 
     names: list[str] = []
     for node in view.nodes:
         if not isinstance(node.name, str) or not node.name or node.name in RESERVED_NAMES:
-            add(ValidationProblem(NODE_NAME_INVALID, f"graph '{g}': node name {node.name!r} is empty or reserved", node.name if isinstance(node.name, str) else None))
+            add(
+                ValidationProblem(
+                    NODE_NAME_INVALID,
+                    f"graph '{g}': node name {node.name!r} is empty or reserved",
+                    node.name if isinstance(node.name, str) else None,
+                )
+            )
         elif node.name in names:
-            add(ValidationProblem(NODE_DUPLICATE, f"graph '{g}': node '{node.name}' is declared more than once", node.name))
+            add(
+                ValidationProblem(
+                    NODE_DUPLICATE,
+                    f"graph '{g}': node '{node.name}' is declared more than once",
+                    node.name,
+                )
+            )
         names.append(node.name)
     known = set(names)
 
     if view.entrypoint is None:
-        add(ValidationProblem(ENTRYPOINT_MISSING, f"graph '{g}' has no entrypoint; call set_entrypoint(name)"))
+        add(
+            ValidationProblem(
+                ENTRYPOINT_MISSING, f"graph '{g}' has no entrypoint; call set_entrypoint(name)"
+            )
+        )
     elif view.entrypoint not in known:
-        add(ValidationProblem(ENTRYPOINT_UNKNOWN, f"graph '{g}': entrypoint '{view.entrypoint}' is not a node", view.entrypoint))
+        add(
+            ValidationProblem(
+                ENTRYPOINT_UNKNOWN,
+                f"graph '{g}': entrypoint '{view.entrypoint}' is not a node",
+                view.entrypoint,
+            )
+        )
 
     event_names: list[str] = []
     for event in view.events:
         if event.name in event_names:
-            add(ValidationProblem(EVENT_DUPLICATE, f"graph '{g}': event '{event.name}' is declared more than once"))
+            add(
+                ValidationProblem(
+                    EVENT_DUPLICATE, f"graph '{g}': event '{event.name}' is declared more than once"
+                )
+            )
         event_names.append(event.name)
         if event.handler is not None and not callable(event.handler):
-            add(ValidationProblem(HANDLER_NOT_CALLABLE, f"graph '{g}': handler of event '{event.name}' is not callable"))
+            add(
+                ValidationProblem(
+                    HANDLER_NOT_CALLABLE,
+                    f"graph '{g}': handler of event '{event.name}' is not callable",
+                )
+            )
         if event.payload_model is not None and not is_state_model(event.payload_model):
-            add(ValidationProblem(EVENT_PAYLOAD_MODEL_INVALID, f"graph '{g}': payload_model of event '{event.name}' is not a Pydantic v2 model"))
+            add(
+                ValidationProblem(
+                    EVENT_PAYLOAD_MODEL_INVALID,
+                    f"graph '{g}': payload_model of event '{event.name}' is not a Pydantic v2 model",
+                )
+            )
 
     for node in view.nodes:
         problems.extend(_check_node(g, node, known, set(event_names)))
@@ -101,18 +161,25 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
 def _check_state_model(view: BuilderView) -> list[ValidationProblem]:
     g = view.graph_name
     if not is_state_model(view.state_model):
-        return [ValidationProblem(STATE_MODEL_INVALID, f"graph '{g}': state_model must be a Pydantic v2 BaseModel subclass, got {view.state_model!r}")]
+        return [
+            ValidationProblem(
+                STATE_MODEL_INVALID,
+                f"graph '{g}': state_model must be a Pydantic v2 BaseModel subclass, got {view.state_model!r}",
+            )
+        ]
     problems = []
     for field_name, reducer in state_reducers(view.state_model).items():
         if reducer.name == CUSTOM:
             continue
         annotation = view.state_model.model_fields[field_name].annotation
         if not reducer_fits(reducer.name, annotation):
-            problems.append(ValidationProblem(
-                REDUCER_MISMATCH,
-                f"graph '{g}': field '{field_name}' has reducer '{reducer.name}' which does not fit type {annotation!r}",
-                extra={"field": field_name},
-            ))
+            problems.append(
+                ValidationProblem(
+                    REDUCER_MISMATCH,
+                    f"graph '{g}': field '{field_name}' has reducer '{reducer.name}' which does not fit type {annotation!r}",
+                    extra={"field": field_name},
+                )
+            )
     return problems
 
 
@@ -140,13 +207,21 @@ def _check_node(g: str, node: Any, known: set[str], events: set[str]) -> list[Va
             add(ROUTE_TARGET_UNKNOWN, f"route target '{target}' is not a node")
     for wait in node.waits:
         if wait.event not in events:
-            add(WAIT_EVENT_UNKNOWN, f"waits for event '{wait.event}' which is not declared (add_event_handler)")
+            add(
+                WAIT_EVENT_UNKNOWN,
+                f"waits for event '{wait.event}' which is not declared (add_event_handler)",
+            )
         for target in (wait.resume_node, wait.on_timeout):
             if target is not None and target not in known:
-                add(WAIT_NODE_UNKNOWN, f"wait for '{wait.event}' names node '{target}' which does not exist")
+                add(
+                    WAIT_NODE_UNKNOWN,
+                    f"wait for '{wait.event}' names node '{target}' which does not exist",
+                )
     if node.on_error is not None and node.on_error not in known:
         add(ERROR_ROUTE_UNKNOWN, f"on_error '{node.on_error}' is not a node")
-    has_edges = bool(node.next) or node.route is not None or bool(node.route_targets) or bool(node.waits)
+    has_edges = (
+        bool(node.next) or node.route is not None or bool(node.route_targets) or bool(node.waits)
+    )
     if node.terminal and has_edges:
         add(TERMINAL_WITH_EDGES, "is terminal but also has next_node/route")
     if not node.terminal and not has_edges:
@@ -154,7 +229,9 @@ def _check_node(g: str, node: Any, known: set[str], events: set[str]) -> list[Va
     if node.retry is not None and not isinstance(node.retry, RetryPolicy):
         add(SETTING_INVALID, f"retry must be a RetryPolicy, got {node.retry!r}")
     if node.timeout is not None and (
-        isinstance(node.timeout, bool) or not isinstance(node.timeout, (int, float)) or node.timeout <= 0
+        isinstance(node.timeout, bool)
+        or not isinstance(node.timeout, (int, float))
+        or node.timeout <= 0
     ):
         add(SETTING_INVALID, f"timeout must be a positive number of seconds, got {node.timeout!r}")
     return problems
@@ -166,7 +243,7 @@ def _check_reachability(g: str, view: BuilderView) -> list[ValidationProblem]:
         return []
     by_name = {n.name: n for n in view.nodes}
     seen: set[str] = set()
-    stack = [view.entrypoint]
+    stack: list[str] = [view.entrypoint or ""]
     while stack:
         current = stack.pop()
         if current in seen or current not in by_name:
@@ -182,7 +259,11 @@ def _check_reachability(g: str, view: BuilderView) -> list[ValidationProblem]:
         if node.on_error:
             stack.append(node.on_error)
     return [
-        ValidationProblem(NODE_UNREACHABLE, f"graph '{g}', node '{n.name}': no path from the entrypoint reaches it", n.name)
+        ValidationProblem(
+            NODE_UNREACHABLE,
+            f"graph '{g}', node '{n.name}': no path from the entrypoint reaches it",
+            n.name,
+        )
         for n in view.nodes
         if n.name not in seen
     ]

@@ -1,0 +1,129 @@
+"""Support agent: draft a reply, wait for a human approval, then send, revise or escalate.
+
+Graph ``support_agent``: ``draft_reply`` waits for the ``approval`` event (86400 s at most);
+its handler records the decision and the run resumes at ``apply_decision``. A rejected draft is
+revised and waits again; after ``MAX_REVISIONS`` revisions a rejection closes the ticket.
+
+Documented results, for input ``{"ticket": "My order has not arrived"}``:
+
+- the run waits for ``approval`` after ``draft_reply``;
+- ``{"approved": true, "reviewer": "ana"}`` ends in ``send_reply``, status ``"sent"``;
+- ``{"approved": false, "reviewer": "ana", "comment": "mention the refund"}`` runs ``revise``
+  (revisions 1, draft ending ``" Note: mention the refund."``) and waits again; approving
+  then ends in ``send_reply`` with status ``"sent"``, a second rejection in
+  ``close_unapproved`` with status ``"closed_unapproved"``;
+- no approval in time ends in ``escalate`` with status ``"escalated"``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel
+
+from azure_functions_durable_graph import DurableGraphApp, ManifestBuilder, RouteDecision, reducers
+
+MAX_REVISIONS = 1
+
+
+class SupportState(BaseModel):
+    """A ticket, the reply being drafted, and the reviewer's decision."""
+
+    ticket: str
+    draft: str = ""
+    revisions: int = 0
+    approved: bool | None = None
+    reviewer: str | None = None
+    review_comment: str = ""
+    status: str = "open"
+    log: Annotated[list[str], reducers.append] = []
+
+
+class Approval(BaseModel):
+    """Payload of the ``approval`` event."""
+
+    approved: bool
+    reviewer: str
+    comment: str = ""
+
+
+WAIT_FOR_APPROVAL = RouteDecision.wait_for_event(
+    event_name="approval", resume_node="apply_decision", timeout=86400, on_timeout="escalate"
+)
+
+
+def draft_reply(state: SupportState) -> dict:
+    """Write the first draft from the ticket text."""
+    draft = f"Hello, thank you for writing about: {state.ticket}. We are on it."
+    return {"draft": draft, "status": "awaiting_approval", "log": "drafted"}
+
+
+def ask_for_approval(state: SupportState) -> RouteDecision:
+    """Every draft waits for a reviewer, unless the revision budget is spent."""
+    if state.revisions > MAX_REVISIONS:
+        return RouteDecision.next("close_unapproved")
+    return WAIT_FOR_APPROVAL
+
+
+def record_approval(state: SupportState, payload: Approval) -> dict:
+    """Handler of the ``approval`` event: store the reviewer's decision."""
+    approval = Approval.model_validate(payload)
+    verdict = "approved" if approval.approved else "rejected"
+    return {
+        "approved": approval.approved,
+        "reviewer": approval.reviewer,
+        "review_comment": approval.comment,
+        "log": f"{verdict} by {approval.reviewer}",
+    }
+
+
+def apply_decision(state: SupportState) -> dict:
+    """Resume point after the event; its router acts on the decision."""
+    return {"log": "decision applied"}
+
+
+def route_decision(state: SupportState) -> RouteDecision:
+    """Approved drafts are sent; rejected ones are revised."""
+    return RouteDecision.next("send_reply" if state.approved else "revise")
+
+
+def send_reply(state: SupportState) -> dict:
+    """Send the approved draft."""
+    return {"status": "sent", "log": "sent"}
+
+
+def revise(state: SupportState) -> dict:
+    """Fold the reviewer's comment into the draft."""
+    note = f" Note: {state.review_comment}." if state.review_comment else ""
+    return {"draft": state.draft + note, "revisions": state.revisions + 1, "log": "revised"}
+
+
+def close_unapproved(state: SupportState) -> dict:
+    """Give up after too many rejected drafts."""
+    return {"status": "closed_unapproved", "log": "closed unapproved"}
+
+
+def escalate(state: SupportState) -> dict:
+    """Nobody reviewed the draft in time: hand the ticket to a supervisor."""
+    return {"status": "escalated", "log": "escalated"}
+
+
+builder = ManifestBuilder(graph_name="support_agent", state_model=SupportState)
+builder.set_entrypoint("draft_reply")
+builder.add_node(
+    "draft_reply", draft_reply, route=ask_for_approval, route_targets=[WAIT_FOR_APPROVAL]
+)
+builder.add_node(
+    "apply_decision", apply_decision, route=route_decision, route_targets=["send_reply", "revise"]
+)
+builder.add_node("send_reply", send_reply, terminal=True)
+builder.add_node(
+    "revise", revise, route=ask_for_approval, route_targets=[WAIT_FOR_APPROVAL, "close_unapproved"]
+)
+builder.add_node("close_unapproved", close_unapproved, terminal=True)
+builder.add_node("escalate", escalate, terminal=True)
+builder.add_event_handler("approval", record_approval, payload_model=Approval)
+
+runtime = DurableGraphApp()
+runtime.register_registration(builder.build())
+app = runtime.function_app
