@@ -10,6 +10,8 @@ nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.reuse_existing_virtualenvs = True
 # pyenv shims refuse a version that is not selected; select every installed one for nox.
 os.environ.setdefault("PYENV_VERSION", "3.10:3.11:3.12:3.13")
+# Use the installed interpreters only; never download one.
+os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
 
 @nox.session(python=["3.10", "3.13"])

@@ -376,9 +376,6 @@ print(b.build().graph_hash)
 """
 
 
-@pytest.mark.xfail(
-    strict=True, reason="route_targets given as a set make graph_hash depend on PYTHONHASHSEED"
-)
 def test_route_targets_as_a_set_give_a_stable_hash() -> None:
     hashes = {
         subprocess.run(

@@ -112,9 +112,6 @@ def test_reducer_objects() -> None:
     assert repr(reducers.append) == "reducers.append"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a reducer inside Optional[Annotated[...]] is silently dropped"
-)
 def test_reducer_inside_an_optional_annotated_field_is_kept() -> None:
     class S(BaseModel):
         items: Annotated[list[str], reducers.append] | None = None

@@ -218,9 +218,6 @@ def test_rejected_route_forms(value: Any, message: str) -> None:
     assert message in error.message
 
 
-@pytest.mark.xfail(
-    strict=True, reason="a wait_for_event dict without an event name is accepted (event None)"
-)
 def test_wait_dict_without_event_name_is_rejected() -> None:
     with pytest.raises(InvalidRouteError):
         normalize_route({"wait_for_event": {"resume_node": "r"}}, node="n")

@@ -592,9 +592,6 @@ def test_validation_does_not_stop_at_the_first_problem() -> None:
 # --- known defects (see the report that accompanies these tests) ------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True, reason="non-finite timeouts pass validation and break the manifest round trip"
-)
 @pytest.mark.parametrize("timeout", [float("nan"), float("inf")], ids=["nan", "inf"])
 def test_non_finite_timeout_is_a_setting_problem(timeout: float) -> None:
     error = _build_error(
@@ -603,7 +600,6 @@ def test_non_finite_timeout_is_a_setting_problem(timeout: float) -> None:
     assert error.codes == ["SETTING_INVALID"]
 
 
-@pytest.mark.xfail(strict=True, reason="max_steps=True passes validation (bool is an int)")
 def test_boolean_max_steps_is_a_setting_problem() -> None:
     error = _build_error(
         lambda: builder(max_steps=True).set_entrypoint("a").add_node("a", noop, terminal=True)
@@ -611,7 +607,6 @@ def test_boolean_max_steps_is_a_setting_problem() -> None:
     assert error.codes == ["SETTING_INVALID"]
 
 
-@pytest.mark.xfail(strict=True, reason="an unhashable node name crashes validation with TypeError")
 def test_unhashable_node_name_is_a_validation_problem() -> None:
     name: Any = ["a"]
     error = _build_error(lambda: builder().set_entrypoint("a").add_node(name, noop, terminal=True))

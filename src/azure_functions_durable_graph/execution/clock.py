@@ -32,24 +32,47 @@ class SystemClock:
 
 
 class ManualClock:
-    """Virtual time: ``advance`` moves it; waiting for a timer jumps straight to it."""
+    """Virtual time for tests, moved by :meth:`advance`.
 
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
+    With ``auto_advance=True`` (the default, for the in-process runner) waiting for a timer
+    jumps straight to it. With ``auto_advance=False`` (for engines with a timer loop) a waiter
+    stays parked until a test calls ``advance`` past its deadline.
+    """
+
+    def __init__(self, start: float = 1_700_000_000.0, *, auto_advance: bool = True) -> None:
         self._now = float(start)
+        self.auto_advance = auto_advance
+        self._waiters: list[tuple[float, asyncio.Future[None]]] = []
 
     def now(self) -> float:
         """The current virtual time."""
         return self._now
 
     def advance(self, seconds: float) -> float:
-        """Move time forward by ``seconds``; returns the new time."""
+        """Move time forward by ``seconds`` and wake the waiters now due; returns the new time."""
         self._now += float(seconds)
+        for deadline, future in list(self._waiters):
+            if deadline <= self._now and not future.done():
+                future.get_loop().call_soon_threadsafe(_resolve, future)
+        self._waiters = [(d, f) for d, f in self._waiters if d > self._now and not f.done()]
         return self._now
 
     async def sleep_until(self, deadline: float) -> None:
-        """Jump to ``deadline`` (never backwards) after letting other tasks run once."""
+        """Return at ``deadline``: jump there (auto-advance) or wait for ``advance``."""
         await asyncio.sleep(0)
-        self._now = max(self._now, deadline)
+        if self.auto_advance:
+            self._now = max(self._now, deadline)
+            return
+        if self._now >= deadline:
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append((deadline, future))
+        await future
+
+
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
 
 
 __all__ = ["Clock", "ManualClock", "SystemClock"]

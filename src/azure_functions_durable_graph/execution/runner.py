@@ -7,6 +7,7 @@ run waits for an event that was not supplied, the result is ``waiting`` and can 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -148,7 +149,9 @@ async def ainvoke(
     if resume is not None:
         from ..core import compile_manifest
 
-        run = ActiveRun(registration, compile_manifest(registration.manifest), resume.snapshot)
+        # A copy: resuming the same waiting result twice must give the same outcome.
+        snapshot = json.loads(json.dumps(resume.snapshot))
+        run = ActiveRun(registration, compile_manifest(registration.manifest), snapshot)
     else:
         state = new_state(registration, input)
         run, _ = driver.start(

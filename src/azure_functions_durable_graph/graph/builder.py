@@ -255,6 +255,9 @@ def _split_targets(
         return None, []
     names: list[str] = []
     waits: list[WaitSpec] = []
+    if isinstance(targets, (set, frozenset)):
+        # Set order depends on the hash seed; sort so the manifest hash is stable.
+        targets = sorted(targets, key=str)
     for target in targets:
         if isinstance(target, WaitSpec):
             waits.append(target)

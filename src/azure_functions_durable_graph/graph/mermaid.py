@@ -7,6 +7,7 @@ as subroutines, and START/END as rounded terminals.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from typing import TYPE_CHECKING
 
@@ -19,7 +20,11 @@ _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
 
 def _node_id(name: str) -> str:
-    return "n_" + _SAFE.sub("_", name)
+    safe = _SAFE.sub("_", name)
+    if safe != name:
+        # Sanitising may merge distinct names ("a-b", "a_b"): a short digest keeps them apart.
+        safe += "_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:6]
+    return "n_" + safe
 
 
 def _label(text: str) -> str:

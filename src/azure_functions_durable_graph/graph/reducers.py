@@ -54,6 +54,10 @@ union = Reducer(UNION)
 
 ReducerFunction = Callable[[Any, Any], Any]
 
+# Annotated metadata from these modules is validation, never a reducer.
+_PYDANTIC_MODULES = frozenset({"pydantic.functional_validators", "pydantic.functional_serializers",
+                               "annotated_types", "pydantic.fields", "pydantic.types"})
+
 
 @dataclass(frozen=True)
 class FieldReducer:
@@ -76,7 +80,9 @@ def reducer_from_metadata(metadata: Sequence[object]) -> FieldReducer | None:
             found = FieldReducer(item)
         elif item is operator.add:
             found = FieldReducer(ADD)
-        elif isinstance(item, (types.FunctionType, types.BuiltinFunctionType, partial)):
+        elif isinstance(item, (types.FunctionType, types.BuiltinFunctionType, types.MethodType, partial)) or (
+            callable(item) and not isinstance(item, type) and type(item).__module__ not in _PYDANTIC_MODULES
+        ):
             found = FieldReducer(CUSTOM, item)
     return found
 

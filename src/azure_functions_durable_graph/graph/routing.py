@@ -184,8 +184,13 @@ def _route_from_mapping(value: Mapping[str, Any], *, node: str) -> dict[str, Any
             raise InvalidRouteError(
                 f"router of node '{node}' returned a wait_for_event dict without resume_node"
             )
+        event_name = spec.get("event_name") or spec.get("event")
+        if not event_name:
+            raise InvalidRouteError(
+                f"router of node '{node}' returned a wait_for_event dict without event_name"
+            )
         return RouteDecision.wait_for_event(
-            str(spec.get("event_name") or spec.get("event") or ""),
+            str(event_name),
             str(spec["resume_node"]),
             spec.get("note"),
             timeout=spec.get("timeout"),

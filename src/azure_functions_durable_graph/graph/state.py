@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 from pydantic import BaseModel
@@ -20,9 +21,20 @@ def state_reducers(model: type[BaseModel]) -> dict[str, FieldReducer]:
     """The reducer of every field of ``model`` (``replace`` where none is declared)."""
     result: dict[str, FieldReducer] = {}
     for name, info in model.model_fields.items():
-        found = reducer_from_metadata(info.metadata)
+        found = reducer_from_metadata(info.metadata) or reducer_from_metadata(
+            _union_metadata(info.annotation)
+        )
         result[name] = found or FieldReducer(REPLACE)
     return result
+
+
+def _union_metadata(annotation: object) -> list[object]:
+    """Reducer markers inside ``Annotated[...] | None`` (pydantic keeps them in the union)."""
+    found: list[object] = []
+    for arg in typing.get_args(annotation):
+        if typing.get_origin(arg) is typing.Annotated:
+            found.extend(arg.__metadata__)
+    return found
 
 
 def state_json_schema(model: type[BaseModel]) -> dict[str, Any]:

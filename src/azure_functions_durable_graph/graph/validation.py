@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,7 +83,7 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
             )
         )
     problems.extend(_check_state_model(view))
-    if not isinstance(view.max_steps, int) or view.max_steps < 1:
+    if isinstance(view.max_steps, bool) or not isinstance(view.max_steps, int) or view.max_steps < 1:
         add(
             ValidationProblem(
                 SETTING_INVALID,
@@ -108,7 +109,8 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
                     node.name,
                 )
             )
-        names.append(node.name)
+        if isinstance(node.name, str):
+            names.append(node.name)
     known = set(names)
 
     if view.entrypoint is None:
@@ -231,6 +233,7 @@ def _check_node(g: str, node: Any, known: set[str], events: set[str]) -> list[Va
     if node.timeout is not None and (
         isinstance(node.timeout, bool)
         or not isinstance(node.timeout, (int, float))
+        or not math.isfinite(node.timeout)
         or node.timeout <= 0
     ):
         add(SETTING_INVALID, f"timeout must be a positive number of seconds, got {node.timeout!r}")

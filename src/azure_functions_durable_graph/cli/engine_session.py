@@ -1,0 +1,72 @@
+"""Opening the embedded engine for a CLI command: ``--db``, graph discovery, input parsing."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from ..graph.registration import GraphRegistration
+from .common import UsageError
+from .discovery import discover
+
+DEFAULT_DB_HELP = "SQLite file of the embedded engine (default: .durable-graph/runs.db)"
+
+# Exit codes of commands that drive runs (documented in docs/cli.md).
+EXIT_COMPLETED = 0
+EXIT_WAITING = 3
+EXIT_FAILED = 4
+EXIT_CANCELLED = 5
+EXIT_BY_STATUS = {"completed": EXIT_COMPLETED, "waiting": EXIT_WAITING, "failed": EXIT_FAILED,
+                  "cancelled": EXIT_CANCELLED}
+
+
+def add_db_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--db PATH`` option shared by engine commands."""
+    parser.add_argument("--db", default=None, metavar="PATH", help=DEFAULT_DB_HELP)
+
+
+def db_path(args: argparse.Namespace) -> Path:
+    """The SQLite file named by ``--db`` or the default one."""
+    from ..local.engine import DEFAULT_DB
+
+    return Path(args.db) if args.db else DEFAULT_DB
+
+
+def valid_registrations(target: str | None) -> list[GraphRegistration]:
+    """Every valid graph in TARGET (invalid ones are skipped; ``validate`` reports them)."""
+    return [g.registration for g in discover(target).graphs if g.registration is not None]
+
+
+def parse_json_argument(text: str, what: str) -> Any:
+    """``JSON`` or ``@file.json``; a UsageError naming ``what`` when it is not JSON."""
+    source = text
+    if text.startswith("@"):
+        path = Path(text[1:])
+        try:
+            source = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"{what}: cannot read '{path}': {exc.strerror}") from None
+    try:
+        return json.loads(source)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
+
+
+def parse_event_argument(text: str) -> tuple[str, Any]:
+    """``NAME=JSON`` (or ``NAME=@file``) as a (name, payload) pair."""
+    name, sep, payload = text.partition("=")
+    if not sep or not name:
+        raise UsageError(f"--event '{text}' must look like NAME=JSON")
+    return name, parse_json_argument(payload, f"--event {name}")
+
+
+__all__ = [
+    "EXIT_BY_STATUS",
+    "add_db_argument",
+    "db_path",
+    "parse_event_argument",
+    "parse_json_argument",
+    "valid_registrations",
+]

@@ -1,0 +1,120 @@
+"""The ``RunBackend`` port: what the HTTP layer and the CLI need from an engine.
+
+The embedded engine implements it over SQLite; the Azure backend implements it over the
+Durable client. Statuses use graph-level words next to Durable's raw ``runtime_status``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+# Graph-level status -> the Durable Functions runtime status it corresponds to.
+RUNTIME_STATUS = {
+    "pending": "Pending",
+    "running": "Running",
+    "waiting": "Running",
+    "completed": "Completed",
+    "failed": "Failed",
+    "cancelled": "Terminated",
+}
+
+
+@dataclass(frozen=True)
+class RunStatus:
+    """A run as the API shows it."""
+
+    instance_id: str
+    graph_name: str
+    graph_version: str
+    graph_hash: str
+    status: str
+    step: int
+    current_nodes: list[str]
+    waiting_for: list[dict[str, Any]]
+    input: dict[str, Any]
+    output: dict[str, Any] | None
+    error: dict[str, Any] | None
+    created_at: float
+    updated_at: float
+    metadata: dict[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+
+    @property
+    def runtime_status(self) -> str:
+        """Durable Functions' word for the status."""
+        return RUNTIME_STATUS.get(self.status, "Unknown")
+
+    @property
+    def finished(self) -> bool:
+        """Whether the run reached a final status."""
+        return self.status in ("completed", "failed", "cancelled")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (the API's run resource fields)."""
+        return {
+            "instance_id": self.instance_id,
+            "graph_name": self.graph_name,
+            "graph_version": self.graph_version,
+            "graph_hash": self.graph_hash,
+            "status": self.status,
+            "runtime_status": self.runtime_status,
+            "custom_status": {"step": self.step, "current_nodes": self.current_nodes},
+            "current_nodes": self.current_nodes,
+            "waiting_for": self.waiting_for,
+            "step": self.step,
+            "input": self.input,
+            "output": self.output,
+            "error": self.error,
+            "metadata": self.metadata,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+
+def status_from_snapshot(snapshot: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+    """Current nodes and public wait descriptions of a snapshot."""
+    current = [t["node"] for t in snapshot.get("tasks", []) if t.get("status") != "done"]
+    waits = [
+        {"event": w["event"], "node": w["node"], "resume_node": w["resume_node"],
+         "on_timeout": w.get("on_timeout"), "deadline": w.get("deadline")}
+        for w in snapshot.get("waits", [])
+    ]
+    return current, waits
+
+
+class RunBackend(Protocol):
+    """Run lifecycle operations shared by every engine."""
+
+    async def start(
+        self, graph: str, input: Any, *, instance_id: str | None = None,
+        metadata: dict[str, Any] | None = None, version: str | None = None,
+    ) -> RunStatus:
+        """Validate the input and start a run (idempotent for the same id and input)."""
+
+    async def get_status(self, instance_id: str) -> RunStatus:
+        """The run's status (RunNotFoundError when unknown)."""
+
+    async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
+        """Wait until the run finishes or parks on a wait, or ``timeout`` seconds pass."""
+
+    async def raise_event(self, instance_id: str, event_name: str, payload: Any, *, event_id: str | None = None) -> str:
+        """Deliver an event; returns its id. Validated against the event's payload model."""
+
+    async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
+        """Graceful cancel."""
+
+    async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
+        """Hard stop at once."""
+
+    async def list_runs(self, **filters: Any) -> tuple[list[RunStatus], str | None]:
+        """Runs, newest first, with a cursor for the next page."""
+
+    async def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The run's executed steps."""
+
+    async def purge(self, instance_id: str) -> None:
+        """Delete a finished run and everything stored about it."""
+
+
+__all__ = ["RUNTIME_STATUS", "RunBackend", "RunStatus", "status_from_snapshot"]
