@@ -231,7 +231,8 @@ def plan_next(
     seen: set[str] = set()
     for activation in activations + snapshot["ready"]:
         node = activation["node"]
-        if graph.nodes[node].join and "event" not in activation:
+        plain = "payload" not in activation and "event" not in activation and "error" not in activation
+        if graph.nodes[node].join and plain:
             if node not in snapshot["pending_joins"]:
                 snapshot["pending_joins"].append(node)
             continue

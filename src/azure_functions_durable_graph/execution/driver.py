@@ -81,7 +81,8 @@ class ActiveRun:
 
     def post_event(self, name: str, payload: Any, event_id: str | None = None) -> None:
         """Queue an external event for the driver to apply."""
-        self.inputs.append(("event", name, payload, event_id))
+        # JSON mode now, so the snapshot that buffers it stays plain JSON.
+        self.inputs.append(("event", name, to_json(payload), event_id))
         self._notify()
 
     def post_cancel(self, reason: str | None = None) -> None:
@@ -144,7 +145,7 @@ class RunDriver:
 
         compiled = graph or compile_manifest(registration.manifest)
         snapshot, events = start_run(
-            compiled, state, run_id=run_id, metadata=metadata, now=self.clock.now()
+            compiled, state, run_id=run_id, metadata=to_json(metadata or {}), now=self.clock.now()
         )
         return ActiveRun(registration, compiled, snapshot), events
 

@@ -15,10 +15,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..graph.errors import DurableGraphError
+from ..graph.errors import DurableGraphError, EventNotDeclaredError
 from ..graph.registration import GraphRegistration
 from .clock import Clock, SystemClock
 from .driver import ActiveRun, RunDriver, new_state
+from .executor import validate_event_payload
 
 
 @dataclass(frozen=True)
@@ -160,17 +161,28 @@ async def ainvoke(
     bare: list[Any] = []
     for item in events or ():
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
-            run.post_event(item[0], item[1])
+            _post_checked(run, item[0], item[1])
         else:
             bare.append(item)
     await driver.drive(run)
     while run.snapshot["status"] == "waiting" and bare and run.snapshot["waits"]:
-        run.post_event(run.snapshot["waits"][0]["event"], bare.pop(0))
+        _post_checked(run, run.snapshot["waits"][0]["event"], bare.pop(0))
         await driver.drive(run)
     if cancel is not None and run.snapshot["status"] not in ("completed", "failed", "cancelled"):
         run.post_cancel(cancel)
         await driver.drive(run)
     return _result(registration, run, steps, clock)
+
+
+def _post_checked(run: ActiveRun, name: str, payload: Any) -> None:
+    """Refuse an undeclared event or an invalid payload when it is raised, as engines do."""
+    if name not in run.graph.events:
+        raise EventNotDeclaredError(
+            f"graph '{run.graph.graph_name}' does not declare event '{name}' (run '{run.run_id}')",
+            details={"graph": run.graph.graph_name, "event": name},
+        )
+    validate_event_payload(run.registration, name, payload)
+    run.post_event(name, payload)
 
 
 def _result(
