@@ -1,0 +1,396 @@
+"""``MemoryRunStore``: the run store in process memory, for tests and throwaway engines.
+
+It behaves exactly like the SQLite store (the same conformance tests run against both): values
+are kept as JSON text, so what comes back is a fresh copy and non-JSON values are rejected.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ...graph.errors import StoreError
+from .base import (
+    FINISHED_STATUSES,
+    UNFINISHED_STATUSES,
+    DueTimer,
+    InboxEvent,
+    RunRecord,
+    RunStore,
+    StepRow,
+    check_keep_last,
+    check_limit,
+    conflict,
+    decode_cursor,
+    dump_json,
+    encode_cursor,
+    keep_threshold,
+    load_json,
+    not_found,
+    result_parts,
+    run_columns,
+    run_record,
+    status_filter,
+    step_of,
+)
+
+
+@dataclass
+class _Result:
+    step: int
+    node: str
+    text: str
+    started_at: float
+    finished_at: float
+    order: int
+
+
+@dataclass
+class _Inbox:
+    name: str
+    payload: str
+    created_at: float
+    delivered_at: float | None = None
+
+
+@dataclass
+class _Run:
+    """One run's row (JSON columns as text) and its child rows."""
+
+    columns: dict[str, Any]
+    last_seq: int = 0
+    events: list[tuple[int, int, float, str]] = field(default_factory=list)  # seq, step, at, json
+    results: dict[tuple[str, int], _Result] = field(default_factory=dict)
+    inbox: dict[str, _Inbox] = field(default_factory=dict)
+    timers: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (fire_at, kind)
+
+    def record(self) -> RunRecord:
+        return run_record(self.columns)
+
+
+class MemoryRunStore(RunStore):
+    """A :class:`RunStore` kept in dictionaries behind a lock; nothing survives the process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._manifests: dict[str, tuple[str, str]] = {}
+        self._runs: dict[str, _Run] = {}
+        self._order = itertools.count(1)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"MemoryRunStore(runs={len(self._runs)})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError("run store 'memory' is closed")
+
+    def _run(self, instance_id: str) -> _Run:
+        self._check_open()
+        run = self._runs.get(instance_id)
+        if run is None:
+            raise not_found(instance_id)
+        return run
+
+    def _maybe_run(self, instance_id: str) -> _Run | None:
+        self._check_open()
+        return self._runs.get(instance_id)
+
+    # -- manifests -------------------------------------------------------------------------
+    def put_manifest(self, graph_hash: str, graph_name: str, manifest_json: str) -> None:
+        """Store a graph manifest under its hash (a second call for the hash is a no-op)."""
+        with self._lock:
+            self._check_open()
+            self._manifests.setdefault(graph_hash, (graph_name, manifest_json))
+
+    def get_manifest(self, graph_hash: str) -> str | None:
+        """The manifest JSON stored under ``graph_hash``, or None."""
+        with self._lock:
+            self._check_open()
+            entry = self._manifests.get(graph_hash)
+        return None if entry is None else entry[1]
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> RunRecord:
+        """Insert a new run (RunConflictError when the instance id already exists)."""
+        columns = run_columns(run)
+        with self._lock:
+            if self._maybe_run(run.instance_id) is not None:
+                raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
+            stored = self._runs[run.instance_id] = _Run(columns)
+            return stored.record()
+
+    def get_run(self, instance_id: str) -> RunRecord:
+        """The stored run (RunNotFoundError naming the run when there is none)."""
+        with self._lock:
+            return self._run(instance_id).record()
+
+    def find_run(self, instance_id: str) -> RunRecord | None:
+        """The stored run, or None."""
+        with self._lock:
+            run = self._maybe_run(instance_id)
+            return None if run is None else run.record()
+
+    def save_snapshot(
+        self,
+        instance_id: str,
+        snapshot: dict[str, Any],
+        *,
+        status: str,
+        updated_at: float,
+        output: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        events: Sequence[dict[str, Any]] = (),
+    ) -> int:
+        """Update the run row and append ``events``; returns the run's last event sequence."""
+        what = f"run '{instance_id}'"
+        changes = {
+            "snapshot": dump_json(snapshot, f"{what} snapshot"),
+            "status": status,
+            "updated_at": float(updated_at),
+            "output": None if output is None else dump_json(output, f"{what} output"),
+            "error": None if error is None else dump_json(error, f"{what} error"),
+        }
+        event_json = [dump_json(e, f"{what} event") for e in events]
+        step = step_of(snapshot)
+        with self._lock:
+            run = self._run(instance_id)
+            for text in event_json:
+                run.last_seq += 1
+                run.events.append((run.last_seq, step, float(updated_at), text))
+            run.columns.update(changes)
+            return run.last_seq
+
+    def list_events(
+        self, instance_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Progress events with a sequence number above ``after_seq``, oldest first."""
+        check_limit(limit)
+        with self._lock:
+            run = self._maybe_run(instance_id)
+            rows = [] if run is None else [e for e in run.events if e[0] > after_seq][:limit]
+        return [(seq, load_json(text)) for seq, _step, _at, text in rows]
+
+    # -- task results ----------------------------------------------------------------------
+    def commit_task_result(
+        self,
+        instance_id: str,
+        step: int,
+        task_id: str,
+        node: str,
+        attempt: int,
+        result: dict[str, Any],
+        *,
+        started_at: float,
+        finished_at: float,
+    ) -> bool:
+        """Commit a task's result once; False (and the first result kept) when it exists."""
+        text = dump_json(result, f"run '{instance_id}' task '{task_id}' result")
+        with self._lock:
+            run = self._run(instance_id)
+            key = (task_id, attempt)
+            if key in run.results:
+                return False
+            run.results[key] = _Result(
+                step, node, text, float(started_at), float(finished_at), next(self._order)
+            )
+            return True
+
+    def get_task_result(
+        self, instance_id: str, task_id: str, attempt: int
+    ) -> dict[str, Any] | None:
+        """The committed result of a task attempt, or None."""
+        with self._lock:
+            run = self._maybe_run(instance_id)
+            found = None if run is None else run.results.get((task_id, attempt))
+        return None if found is None else dict(load_json(found.text))
+
+    def history(
+        self, instance_id: str, limit: int | None = None, after: int | None = None
+    ) -> list[StepRow]:
+        """Executed tasks oldest first (by step, then commit order); ``after`` is a step."""
+        if limit is not None:
+            check_limit(limit)
+        with self._lock:
+            run = self._maybe_run(instance_id)
+            items = [] if run is None else list(run.results.items())
+        items = [i for i in items if after is None or i[1].step > after]
+        items.sort(key=lambda i: (i[1].step, i[1].order))
+        out = []
+        for (task_id, attempt), r in items[:limit]:
+            ok, update, route, error = result_parts(load_json(r.text))
+            out.append(StepRow(
+                instance_id=instance_id, step=r.step, task_id=task_id, node=r.node,
+                attempt=attempt, ok=ok, update=update, route=route, error=error,
+                started_at=r.started_at, finished_at=r.finished_at,
+            ))  # fmt: skip
+        return out
+
+    # -- event inbox -----------------------------------------------------------------------
+    def enqueue_event(
+        self, instance_id: str, name: str, payload: Any, *, event_id: str | None, created_at: float
+    ) -> str:
+        """Store an event for delivery; a repeated ``event_id`` is ignored. Returns the id."""
+        event_id = event_id if event_id is not None else uuid.uuid4().hex
+        text = dump_json(payload, f"run '{instance_id}' event '{name}' payload")
+        with self._lock:
+            run = self._run(instance_id)
+            run.inbox.setdefault(event_id, _Inbox(name, text, float(created_at)))
+        return event_id
+
+    def pending_events(self, instance_id: str) -> list[InboxEvent]:
+        """Events not yet delivered, in the order they were stored."""
+        with self._lock:
+            run = self._maybe_run(instance_id)
+            items = [] if run is None else list(run.inbox.items())
+        return [
+            InboxEvent(instance_id, event_id, e.name, load_json(e.payload), e.created_at)
+            for event_id, e in items
+            if e.delivered_at is None
+        ]
+
+    def mark_events_delivered(
+        self, instance_id: str, event_ids: Iterable[str], *, delivered_at: float | None = None
+    ) -> None:
+        """Mark events delivered (kept until purge); the time defaults to the run's update."""
+        ids = list(event_ids)
+        with self._lock:
+            run = self._run(instance_id)
+            when = float(run.columns["updated_at"] if delivered_at is None else delivered_at)
+            for event_id in ids:
+                event = run.inbox.get(event_id)
+                if event is not None and event.delivered_at is None:
+                    event.delivered_at = when
+
+    # -- timers ----------------------------------------------------------------------------
+    def upsert_timers(self, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
+        """Replace the run's timers with ``timers`` (each with ``id``, ``fire_at``, ``kind``)."""
+        rows = {str(t["id"]): (float(t["fire_at"]), str(t.get("kind", ""))) for t in timers}
+        with self._lock:
+            self._run(instance_id).timers = rows
+
+    def _unfinished_timers(self) -> list[DueTimer]:
+        return [
+            (instance_id, timer_id, fire_at)
+            for instance_id, run in self._runs.items()
+            if run.columns["status"] in UNFINISHED_STATUSES
+            for timer_id, (fire_at, _kind) in run.timers.items()
+        ]
+
+    def due_timers(self, now: float, limit: int = 100) -> list[DueTimer]:
+        """Timers of unfinished runs firing at or before ``now``, earliest first."""
+        check_limit(limit)
+        with self._lock:
+            self._check_open()
+            due = [t for t in self._unfinished_timers() if t[2] <= now]
+        return sorted(due, key=lambda t: (t[2], t[0], t[1]))[:limit]
+
+    def next_timer_at(self) -> float | None:
+        """When the earliest timer of an unfinished run fires, or None."""
+        with self._lock:
+            self._check_open()
+            return min((t[2] for t in self._unfinished_timers()), default=None)
+
+    # -- queries ---------------------------------------------------------------------------
+    def list_runs(
+        self,
+        *,
+        graph_name: str | None = None,
+        status: str | Sequence[str] | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[RunRecord], str | None]:
+        """Runs newest first and the cursor of the next page (None on the last page)."""
+        check_limit(limit)
+        statuses = status_filter(status)
+        position = decode_cursor(cursor) if cursor is not None else None
+        with self._lock:
+            self._check_open()
+            chosen = []
+            for run in self._runs.values():
+                c = run.columns
+                key = (c["created_at"], c["instance_id"])
+                if (
+                    (graph_name is None or c["graph_name"] == graph_name)
+                    and (statuses is None or c["status"] in statuses)
+                    and (created_after is None or c["created_at"] >= created_after)
+                    and (created_before is None or c["created_at"] < created_before)
+                    and (position is None or key < position)
+                ):
+                    chosen.append((key, run))
+            chosen.sort(key=lambda item: item[0], reverse=True)
+            records = [run.record() for _key, run in chosen[:limit]]
+        more = len(chosen) > limit
+        last = records[-1] if records else None
+        next_cursor = encode_cursor(last.created_at, last.instance_id) if more and last else None
+        return records, next_cursor
+
+    def unfinished_runs(self) -> list[str]:
+        """Ids of runs that are running or waiting, oldest first."""
+        with self._lock:
+            self._check_open()
+            keys = [
+                (run.columns["created_at"], instance_id)
+                for instance_id, run in self._runs.items()
+                if run.columns["status"] in UNFINISHED_STATUSES
+            ]
+        return [instance_id for _at, instance_id in sorted(keys)]
+
+    # -- retention -------------------------------------------------------------------------
+    def purge(self, instance_id: str) -> None:
+        """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
+        with self._lock:
+            status = self._run(instance_id).columns["status"]
+            if status in UNFINISHED_STATUSES:
+                message = f"cannot purge run '{instance_id}': it is {status}"
+                raise conflict(instance_id, message, status=status)
+            del self._runs[instance_id]
+
+    def prune_history(
+        self, *, older_than: float | None = None, keep_last: int | None = None
+    ) -> int:
+        """Delete task results and progress events of finished runs; returns rows deleted."""
+        check_keep_last(keep_last)
+        cutoff = older_than if older_than is not None or keep_last is not None else time.time()
+        deleted = 0
+        with self._lock:
+            self._check_open()
+            for run in self._runs.values():
+                if run.columns["status"] not in FINISHED_STATUSES:
+                    continue
+                steps = [r.step for r in run.results.values()] + [e[1] for e in run.events]
+                threshold = keep_threshold(steps, keep_last)
+                if threshold is None:
+                    continue
+                results = {
+                    k: r
+                    for k, r in run.results.items()
+                    if not _goes(r.step, r.finished_at, threshold, cutoff)
+                }
+                events = [e for e in run.events if not _goes(e[1], e[2], threshold, cutoff)]
+                deleted += len(run.results) - len(results) + len(run.events) - len(events)
+                run.results, run.events = results, events
+        return deleted
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Mark the store closed (its data is dropped); closing twice is harmless."""
+        with self._lock:
+            self._closed = True
+            self._runs.clear()
+            self._manifests.clear()
+
+
+def _goes(step: int, at: float, threshold: float, cutoff: float | None) -> bool:
+    """Whether a history row at ``step`` recorded at ``at`` is pruned."""
+    return step < threshold and (cutoff is None or at < cutoff)
+
+
+__all__ = ["MemoryRunStore"]

@@ -1,0 +1,229 @@
+"""Numbered schema migrations of the SQLite run store, and the checks made before applying them.
+
+``MIGRATIONS`` is an append-only list of ``(version, sql)``: never edit a released entry, add
+a new one. Pending migrations are applied in order inside one ``BEGIN IMMEDIATE`` transaction
+that also records each version in ``schema_version`` and sets ``PRAGMA user_version``.
+
+Before anything is written the file is inspected: something that is not SQLite, a SQLite
+database of another application, or a schema newer than this code knows raise
+:class:`StoreError` and leave the file untouched.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from ...graph.errors import StoreError
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (
+        1,
+        """
+        CREATE TABLE schema_version (
+            version INTEGER PRIMARY KEY,
+            applied_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+        );
+        CREATE TABLE manifests (
+            graph_hash TEXT PRIMARY KEY,
+            graph_name TEXT NOT NULL,
+            manifest TEXT NOT NULL
+        );
+        CREATE TABLE runs (
+            instance_id TEXT PRIMARY KEY,
+            graph_name TEXT NOT NULL,
+            graph_version TEXT NOT NULL,
+            graph_hash TEXT NOT NULL,
+            status TEXT NOT NULL,
+            snapshot TEXT NOT NULL,
+            input TEXT NOT NULL,
+            metadata TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            error TEXT,
+            output TEXT,
+            parent_id TEXT,
+            last_seq INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX runs_by_created ON runs (created_at DESC, instance_id DESC);
+        CREATE INDEX runs_by_graph ON runs (graph_name, created_at DESC, instance_id DESC);
+        CREATE INDEX runs_by_status ON runs (status, created_at DESC, instance_id DESC);
+        CREATE INDEX runs_by_parent ON runs (parent_id) WHERE parent_id IS NOT NULL;
+        CREATE TABLE run_events (
+            instance_id TEXT NOT NULL REFERENCES runs (instance_id) ON DELETE CASCADE,
+            seq INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            event TEXT NOT NULL,
+            PRIMARY KEY (instance_id, seq)
+        ) WITHOUT ROWID;
+        CREATE TABLE task_results (
+            instance_id TEXT NOT NULL REFERENCES runs (instance_id) ON DELETE CASCADE,
+            task_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            node TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            result TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL NOT NULL,
+            PRIMARY KEY (instance_id, task_id, attempt)
+        );
+        CREATE INDEX task_results_by_step ON task_results (instance_id, step);
+        CREATE TABLE inbox (
+            instance_id TEXT NOT NULL REFERENCES runs (instance_id) ON DELETE CASCADE,
+            event_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            delivered_at REAL,
+            PRIMARY KEY (instance_id, event_id)
+        );
+        CREATE INDEX inbox_pending ON inbox (instance_id) WHERE delivered_at IS NULL;
+        CREATE TABLE timers (
+            instance_id TEXT NOT NULL REFERENCES runs (instance_id) ON DELETE CASCADE,
+            timer_id TEXT NOT NULL,
+            fire_at REAL NOT NULL,
+            kind TEXT NOT NULL,
+            PRIMARY KEY (instance_id, timer_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX timers_by_fire_at ON timers (fire_at);
+        """,
+    ),
+]
+
+#: The newest schema version this code reads and writes.
+LATEST_VERSION: int = MIGRATIONS[-1][0]
+
+
+def split_statements(sql: str) -> list[str]:
+    """The complete SQL statements of a script, in order."""
+    statements: list[str] = []
+    current = ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    if current.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {current.strip()[:60]}")
+    return statements
+
+
+def check_file(path: Path) -> None:
+    """Reject a path that exists but is not a SQLite database file (reads only)."""
+    if not path.exists():
+        return
+    if not path.is_file():
+        raise StoreError(f"run store '{path}' is not a file")
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as exc:
+        raise StoreError(f"run store '{path}' cannot be read: {exc.strerror or exc}") from None
+    if header and header != SQLITE_HEADER:
+        raise StoreError(f"run store '{path}' is not a SQLite database")
+
+
+def schema_version(conn: sqlite3.Connection, path: Path | str) -> int:
+    """The durable-graph schema version of an open database (0 when it is empty).
+
+    Raises StoreError for a database of another application or a newer schema. Reads only.
+    """
+    try:
+        names = {
+            str(row[0])
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        user_version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if "schema_version" not in names:
+            if names or user_version:
+                raise StoreError(
+                    f"run store '{path}' is not a durable-graph database "
+                    "(it has other tables and no schema_version table)"
+                )
+            return 0
+        recorded = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    except sqlite3.DatabaseError as exc:
+        raise StoreError(f"run store '{path}' cannot be read as SQLite: {exc}") from None
+    version = max(int(recorded or 0), user_version)
+    if version > LATEST_VERSION:
+        raise StoreError(
+            f"run store '{path}' has schema version {version}, newer than version "
+            f"{LATEST_VERSION} known to this azure-functions-durable-graph; upgrade the package"
+        )
+    return version
+
+
+def migrate(conn: sqlite3.Connection, path: Path | str) -> int:
+    """Apply pending migrations in one write transaction; returns the schema version.
+
+    ``conn`` must be in autocommit mode (``isolation_level=None``). The version is read again
+    once the write lock is held, so concurrent openers migrate a new file only once.
+    """
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        current = schema_version(conn, path)
+        for version, sql in MIGRATIONS:
+            if version <= current:
+                continue
+            for statement in split_statements(sql):
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+            conn.execute(f"PRAGMA user_version = {int(version)}")
+            current = version
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return current
+
+
+def open_database(path: Path | str) -> tuple[sqlite3.Connection, int]:
+    """Open (creating when missing) and migrate the run store at ``path``.
+
+    Returns an autocommit connection usable from any thread (callers serialize its use) and
+    the schema version. The file is checked before anything is written to it.
+    """
+    if isinstance(path, Path):
+        check_file(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"run store '{path}': cannot create folder '{path.parent}': {exc.strerror or exc}"
+            ) from None
+    try:
+        conn = sqlite3.connect(
+            str(path), timeout=5.0, isolation_level=None, check_same_thread=False
+        )
+    except sqlite3.Error as exc:
+        raise StoreError(f"run store '{path}' cannot be opened: {exc}") from None
+    try:
+        conn.row_factory = sqlite3.Row
+        conn.execute("PRAGMA busy_timeout = 5000")
+        schema_version(conn, path)  # reads only: foreign or newer files stay untouched
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        return conn, migrate(conn, path)
+    except StoreError:
+        conn.close()
+        raise
+    except sqlite3.Error as exc:
+        conn.close()
+        raise StoreError(f"run store '{path}' cannot be opened: {exc}") from None
+
+
+__all__ = [
+    "LATEST_VERSION",
+    "MIGRATIONS",
+    "check_file",
+    "migrate",
+    "open_database",
+    "schema_version",
+    "split_statements",
+]

@@ -1,0 +1,427 @@
+"""``SqliteRunStore``: the run store in one SQLite file (standard library ``sqlite3`` only).
+
+The database runs in WAL mode with ``synchronous=NORMAL``, a 5 s busy timeout and foreign keys
+on. Every write is one ``BEGIN IMMEDIATE`` transaction, so several stores (threads or processes)
+may share a file. One connection serves all threads of a store, guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ...graph.errors import StoreError
+from .base import (
+    FINISHED_STATUSES,
+    RUN_COLUMNS,
+    UNFINISHED_STATUSES,
+    DueTimer,
+    InboxEvent,
+    RunRecord,
+    RunStore,
+    StepRow,
+    check_keep_last,
+    check_limit,
+    conflict,
+    decode_cursor,
+    dump_json,
+    encode_cursor,
+    load_json,
+    not_found,
+    result_parts,
+    run_columns,
+    run_record,
+    status_filter,
+    step_of,
+)
+from .migrations import open_database
+
+DEFAULT_PATH = Path(".durable-graph") / "runs.db"
+
+_COLUMNS = ", ".join(RUN_COLUMNS)
+_SELECT_RUN = f"SELECT {_COLUMNS} FROM runs"
+_UNFINISHED = "('" + "', '".join(UNFINISHED_STATUSES) + "')"
+_FINISHED = "('" + "', '".join(FINISHED_STATUSES) + "')"
+_THRESHOLDS = (
+    "SELECT r.instance_id, (SELECT s.step FROM ("
+    " SELECT step FROM task_results WHERE instance_id = r.instance_id"
+    " UNION SELECT step FROM run_events WHERE instance_id = r.instance_id"
+    f") AS s ORDER BY s.step DESC LIMIT 1 OFFSET ?) FROM runs r WHERE r.status IN {_FINISHED}"
+)
+
+
+class SqliteRunStore(RunStore):
+    """A :class:`RunStore` in a SQLite file (``":memory:"`` keeps it in memory)."""
+
+    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+        self.path: Path | str = path if str(path) == ":memory:" else Path(path)
+        self._lock = threading.RLock()
+        conn, version = open_database(self.path)
+        self._conn: sqlite3.Connection | None = conn
+        #: The schema version of the open database.
+        self.schema_version: int = version
+
+    def __repr__(self) -> str:
+        return f"SqliteRunStore({str(self.path)!r})"
+
+    # -- connection helpers ----------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError(f"run store '{self.path}' is closed")
+        return self._conn
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One ``BEGIN IMMEDIATE`` transaction, committed on success, rolled back on error."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"run store '{self.path}': {exc}") from None
+                raise
+
+    def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+        """The rows of one read statement."""
+        with self._lock:
+            conn = self._connection()
+            try:
+                return conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise StoreError(f"run store '{self.path}': {exc}") from None
+
+    def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
+        rows = self._all(sql, params)
+        return rows[0] if rows else None
+
+    @staticmethod
+    def _require_run(conn: sqlite3.Connection, instance_id: str) -> sqlite3.Row:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT status, last_seq, updated_at FROM runs WHERE instance_id = ?", (instance_id,)
+        ).fetchone()
+        if row is None:
+            raise not_found(instance_id)
+        return row
+
+    # -- manifests -------------------------------------------------------------------------
+    def put_manifest(self, graph_hash: str, graph_name: str, manifest_json: str) -> None:
+        """Store a graph manifest under its hash (a second call for the hash is a no-op)."""
+        with self._write() as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO manifests (graph_hash, graph_name, manifest) VALUES (?, ?, ?)",
+                (graph_hash, graph_name, manifest_json),
+            )
+
+    def get_manifest(self, graph_hash: str) -> str | None:
+        """The manifest JSON stored under ``graph_hash``, or None."""
+        row = self._one("SELECT manifest FROM manifests WHERE graph_hash = ?", (graph_hash,))
+        return None if row is None else str(row[0])
+
+    # -- runs ------------------------------------------------------------------------------
+    def create_run(self, run: RunRecord) -> RunRecord:
+        """Insert a new run (RunConflictError when the instance id already exists)."""
+        values = run_columns(run)
+        with self._write() as conn:
+            if conn.execute(
+                "SELECT 1 FROM runs WHERE instance_id = ?", (run.instance_id,)
+            ).fetchone():
+                raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
+            marks = ", ".join("?" for _ in RUN_COLUMNS)
+            conn.execute(f"INSERT INTO runs ({_COLUMNS}) VALUES ({marks})", list(values.values()))
+            row = conn.execute(
+                f"{_SELECT_RUN} WHERE instance_id = ?", (run.instance_id,)
+            ).fetchone()
+        return run_record(row)
+
+    def get_run(self, instance_id: str) -> RunRecord:
+        """The stored run (RunNotFoundError naming the run when there is none)."""
+        record = self.find_run(instance_id)
+        if record is None:
+            raise not_found(instance_id)
+        return record
+
+    def find_run(self, instance_id: str) -> RunRecord | None:
+        """The stored run, or None."""
+        row = self._one(f"{_SELECT_RUN} WHERE instance_id = ?", (instance_id,))
+        return None if row is None else run_record(row)
+
+    def save_snapshot(
+        self,
+        instance_id: str,
+        snapshot: dict[str, Any],
+        *,
+        status: str,
+        updated_at: float,
+        output: dict[str, Any] | None = None,
+        error: dict[str, Any] | None = None,
+        events: Sequence[dict[str, Any]] = (),
+    ) -> int:
+        """Update the run row and append ``events``; returns the run's last event sequence."""
+        what = f"run '{instance_id}'"
+        snapshot_json = dump_json(snapshot, f"{what} snapshot")
+        output_json = None if output is None else dump_json(output, f"{what} output")
+        error_json = None if error is None else dump_json(error, f"{what} error")
+        texts = [dump_json(e, f"{what} event") for e in events]
+        step = step_of(snapshot)
+        with self._write() as conn:
+            last = int(self._require_run(conn, instance_id)["last_seq"])
+            conn.executemany(
+                "INSERT INTO run_events (instance_id, seq, step, created_at, event) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(instance_id, last + i, step, updated_at, t) for i, t in enumerate(texts, 1)],
+            )
+            last += len(texts)
+            conn.execute(
+                "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+                "last_seq = ? WHERE instance_id = ?",
+                (snapshot_json, status, updated_at, output_json, error_json, last, instance_id),
+            )
+        return last
+
+    def list_events(
+        self, instance_id: str, after_seq: int = 0, limit: int = 1000
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """Progress events with a sequence number above ``after_seq``, oldest first."""
+        rows = self._all(
+            "SELECT seq, event FROM run_events WHERE instance_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (instance_id, after_seq, check_limit(limit)),
+        )
+        return [(int(r[0]), load_json(r[1])) for r in rows]
+
+    # -- task results ----------------------------------------------------------------------
+    def commit_task_result(
+        self,
+        instance_id: str,
+        step: int,
+        task_id: str,
+        node: str,
+        attempt: int,
+        result: dict[str, Any],
+        *,
+        started_at: float,
+        finished_at: float,
+    ) -> bool:
+        """Commit a task's result once; False (and the first result kept) when it exists."""
+        text = dump_json(result, f"run '{instance_id}' task '{task_id}' result")
+        with self._write() as conn:
+            self._require_run(conn, instance_id)
+            cursor = conn.execute(
+                "INSERT OR IGNORE INTO task_results (instance_id, task_id, attempt, step, node, "
+                "ok, result, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (instance_id, task_id, attempt, step, node, int(bool(result.get("ok"))), text,
+                 started_at, finished_at),
+            )  # fmt: skip
+            return cursor.rowcount == 1
+
+    def get_task_result(
+        self, instance_id: str, task_id: str, attempt: int
+    ) -> dict[str, Any] | None:
+        """The committed result of a task attempt, or None."""
+        row = self._one(
+            "SELECT result FROM task_results WHERE instance_id = ? AND task_id = ? AND attempt = ?",
+            (instance_id, task_id, attempt),
+        )
+        return None if row is None else dict(load_json(row[0]))
+
+    def history(
+        self, instance_id: str, limit: int | None = None, after: int | None = None
+    ) -> list[StepRow]:
+        """Executed tasks oldest first (by step, then commit order); ``after`` is a step."""
+        rows = self._all(
+            "SELECT task_id, attempt, step, node, result, started_at, finished_at "
+            "FROM task_results WHERE instance_id = ? AND step > ? ORDER BY step, rowid LIMIT ?",
+            (instance_id, -1 if after is None else after, -1 if limit is None else check_limit(limit)),
+        )  # fmt: skip
+        out = []
+        for r in rows:
+            ok, update, route, error = result_parts(load_json(r["result"]))
+            out.append(StepRow(
+                instance_id=instance_id, step=int(r["step"]), task_id=str(r["task_id"]),
+                node=str(r["node"]), attempt=int(r["attempt"]), ok=ok, update=update, route=route,
+                error=error, started_at=float(r["started_at"]), finished_at=float(r["finished_at"]),
+            ))  # fmt: skip
+        return out
+
+    # -- event inbox -----------------------------------------------------------------------
+    def enqueue_event(
+        self, instance_id: str, name: str, payload: Any, *, event_id: str | None, created_at: float
+    ) -> str:
+        """Store an event for delivery; a repeated ``event_id`` is ignored. Returns the id."""
+        event_id = event_id if event_id is not None else uuid.uuid4().hex
+        text = dump_json(payload, f"run '{instance_id}' event '{name}' payload")
+        with self._write() as conn:
+            self._require_run(conn, instance_id)
+            conn.execute(
+                "INSERT OR IGNORE INTO inbox (instance_id, event_id, name, payload, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (instance_id, event_id, name, text, created_at),
+            )
+        return event_id
+
+    def pending_events(self, instance_id: str) -> list[InboxEvent]:
+        """Events not yet delivered, in the order they were stored."""
+        rows = self._all(
+            "SELECT event_id, name, payload, created_at FROM inbox "
+            "WHERE instance_id = ? AND delivered_at IS NULL ORDER BY rowid",
+            (instance_id,),
+        )
+        return [InboxEvent(instance_id, r[0], r[1], load_json(r[2]), float(r[3])) for r in rows]
+
+    def mark_events_delivered(
+        self, instance_id: str, event_ids: Iterable[str], *, delivered_at: float | None = None
+    ) -> None:
+        """Mark events delivered (kept until purge); the time defaults to the run's update."""
+        ids = list(event_ids)
+        with self._write() as conn:
+            run = self._require_run(conn, instance_id)
+            when = float(run["updated_at"]) if delivered_at is None else delivered_at
+            conn.executemany(
+                "UPDATE inbox SET delivered_at = ? "
+                "WHERE instance_id = ? AND event_id = ? AND delivered_at IS NULL",
+                [(when, instance_id, event_id) for event_id in ids],
+            )
+
+    # -- timers ----------------------------------------------------------------------------
+    def upsert_timers(self, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
+        """Replace the run's timers with ``timers`` (each with ``id``, ``fire_at``, ``kind``)."""
+        rows = [
+            (instance_id, str(t["id"]), float(t["fire_at"]), str(t.get("kind", ""))) for t in timers
+        ]
+        with self._write() as conn:
+            self._require_run(conn, instance_id)
+            conn.execute("DELETE FROM timers WHERE instance_id = ?", (instance_id,))
+            conn.executemany(
+                "INSERT OR REPLACE INTO timers (instance_id, timer_id, fire_at, kind) "
+                "VALUES (?, ?, ?, ?)",
+                rows,
+            )
+
+    def due_timers(self, now: float, limit: int = 100) -> list[DueTimer]:
+        """Timers of unfinished runs firing at or before ``now``, earliest first."""
+        rows = self._all(
+            "SELECT t.instance_id, t.timer_id, t.fire_at FROM timers t "
+            "JOIN runs r ON r.instance_id = t.instance_id WHERE t.fire_at <= ? "
+            f"AND r.status IN {_UNFINISHED} ORDER BY t.fire_at, t.instance_id, t.timer_id LIMIT ?",
+            (now, check_limit(limit)),
+        )
+        return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
+
+    def next_timer_at(self) -> float | None:
+        """When the earliest timer of an unfinished run fires, or None."""
+        row = self._one(
+            "SELECT MIN(t.fire_at) FROM timers t JOIN runs r ON r.instance_id = t.instance_id "
+            f"WHERE r.status IN {_UNFINISHED}"
+        )
+        return None if row is None or row[0] is None else float(row[0])
+
+    # -- queries ---------------------------------------------------------------------------
+    def list_runs(
+        self,
+        *,
+        graph_name: str | None = None,
+        status: str | Sequence[str] | None = None,
+        created_after: float | None = None,
+        created_before: float | None = None,
+        limit: int = 50,
+        cursor: str | None = None,
+    ) -> tuple[list[RunRecord], str | None]:
+        """Runs newest first and the cursor of the next page (None on the last page)."""
+        check_limit(limit)
+        where: list[str] = ["1"]
+        params: list[Any] = []
+        if graph_name is not None:
+            where.append("graph_name = ?")
+            params.append(graph_name)
+        statuses = status_filter(status)
+        if statuses is not None:
+            where.append(f"status IN ({', '.join('?' for _ in statuses) or 'NULL'})")
+            params.extend(statuses)
+        if created_after is not None:
+            where.append("created_at >= ?")
+            params.append(created_after)
+        if created_before is not None:
+            where.append("created_at < ?")
+            params.append(created_before)
+        if cursor is not None:
+            at, after_id = decode_cursor(cursor)
+            where.append("(created_at < ? OR (created_at = ? AND instance_id < ?))")
+            params.extend([at, at, after_id])
+        rows = self._all(
+            f"{_SELECT_RUN} WHERE {' AND '.join(where)} "
+            "ORDER BY created_at DESC, instance_id DESC LIMIT ?",
+            [*params, limit + 1],
+        )
+        records = [run_record(r) for r in rows[:limit]]
+        if len(rows) <= limit:
+            return records, None
+        return records, encode_cursor(records[-1].created_at, records[-1].instance_id)
+
+    def unfinished_runs(self) -> list[str]:
+        """Ids of runs that are running or waiting, oldest first."""
+        rows = self._all(
+            f"SELECT instance_id FROM runs WHERE status IN {_UNFINISHED} "
+            "ORDER BY created_at, instance_id"
+        )
+        return [str(r[0]) for r in rows]
+
+    # -- retention -------------------------------------------------------------------------
+    def purge(self, instance_id: str) -> None:
+        """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
+        with self._write() as conn:
+            status = str(self._require_run(conn, instance_id)["status"])
+            if status in UNFINISHED_STATUSES:
+                message = f"cannot purge run '{instance_id}': it is {status}"
+                raise conflict(instance_id, message, status=status)
+            for table in ("run_events", "task_results", "inbox", "timers", "runs"):
+                conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
+
+    def prune_history(
+        self, *, older_than: float | None = None, keep_last: int | None = None
+    ) -> int:
+        """Delete task results and progress events of finished runs; returns rows deleted."""
+        check_keep_last(keep_last)
+        cutoff = older_than if older_than is not None or keep_last is not None else time.time()
+        deleted = 0
+        with self._write() as conn:
+            # (run, lowest step kept): one entry for all finished runs when no step is kept
+            targets: list[tuple[str | None, float]] = [(None, 0.0)]
+            if keep_last:
+                rows = conn.execute(_THRESHOLDS, (keep_last - 1,)).fetchall()
+                targets = [(str(r[0]), float(r[1])) for r in rows if r[1] is not None]
+            tables = {"task_results": "finished_at", "run_events": "created_at"}
+            for table, time_column in tables.items():
+                for instance_id, threshold in targets:
+                    if instance_id is None:
+                        sql = f"DELETE FROM {table} WHERE instance_id IN "
+                        sql += f"(SELECT instance_id FROM runs WHERE status IN {_FINISHED})"
+                        params: list[Any] = []
+                    else:
+                        sql = f"DELETE FROM {table} WHERE instance_id = ? AND step < ?"
+                        params = [instance_id, threshold]
+                    if cutoff is not None:
+                        sql += f" AND {time_column} < ?"
+                        params.append(cutoff)
+                    deleted += conn.execute(sql, params).rowcount
+        return deleted
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection; closing twice is harmless."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+
+__all__ = ["DEFAULT_PATH", "SqliteRunStore"]
