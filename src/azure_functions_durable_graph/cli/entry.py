@@ -16,7 +16,7 @@ from typing import Protocol
 
 from .. import __version__
 from ..graph.errors import DurableGraphError, GraphValidationError
-from . import commands_graph, commands_validate
+from . import commands_graph, commands_run, commands_runs, commands_validate
 from .common import PROG, UsageError, print_error, print_invalid_graph
 
 EXIT_OK = 0
@@ -37,7 +37,13 @@ class Command(Protocol):
         """Run the subcommand and return the exit code."""
 
 
-COMMANDS: tuple[Command, ...] = (commands_validate, commands_graph)
+COMMANDS: tuple[Command, ...] = (
+    commands_validate,
+    commands_graph,
+    commands_run,
+    commands_runs,
+    commands_runs.events_command,
+)
 """Subcommand modules, in the order ``--help`` lists them."""
 
 

@@ -1,0 +1,365 @@
+"""``LocalEngine``: the embedded durable engine (asyncio + a run store, SQLite by default).
+
+Runs are driven by the shared :class:`RunDriver`; every task result is committed before it is
+applied and every transition is persisted, so a restarted engine resumes unfinished runs and
+re-runs only tasks without a committed result. A run parked on a wait holds no memory: an event
+or a due timer loads it back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from ..core import FINISHED, compile_manifest
+from ..execution.backend import RunStatus, status_from_snapshot
+from ..execution.clock import Clock, SystemClock
+from ..execution.driver import ActiveRun, RunDriver, new_state
+from ..execution.executor import validate_event_payload
+from ..graph.errors import EventNotDeclaredError, GraphNotFoundError, RunConflictError
+from ..graph.manifest import GraphManifest, canonical_json
+from ..graph.registration import GraphRegistration
+from .hooks import ProgressListener, StoreHooks
+from .store.base import RunRecord, RunStore
+
+DEFAULT_DB = Path(".durable-graph") / "runs.db"
+
+
+class LocalEngine:
+    """Embedded engine implementing the ``RunBackend`` port.
+
+    Use as ``async with LocalEngine(db_path) as engine:``; ``concurrency`` bounds the runs
+    driven at once, ``workers`` the threads that run sync handlers (keeping the loop free).
+    """
+
+    def __init__(
+        self, store: RunStore | str | Path | None = None, *, concurrency: int = 64, workers: int = 8,
+        clock: Clock | None = None,
+    ) -> None:
+        self.store = _open_store(store)
+        self.clock = clock or SystemClock()
+        self._registrations: dict[str, dict[str, GraphRegistration]] = {}
+        self._by_hash: dict[str, GraphRegistration] = {}
+        self._limit = asyncio.Semaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="durable-graph-node")
+        self.hooks = StoreHooks(self.store, now=self.clock.now, on_progress=self._progress)
+        self.driver = RunDriver(clock=self.clock, hooks=self.hooks, sync_runner=self._run_in_thread)
+        self._active: dict[str, ActiveRun] = {}
+        self._drives: dict[str, asyncio.Task[None]] = {}
+        self._changed: dict[str, asyncio.Event] = {}
+        self._timer_task: asyncio.Task[None] | None = None
+        self._timer_wake = asyncio.Event()
+        self._running = False
+        self._listeners: list[ProgressListener] = []
+
+    def add_listener(self, listener: ProgressListener) -> None:
+        """Call ``listener(instance_id, seq, events)`` after every persisted transition."""
+        self._listeners.append(listener)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> LocalEngine:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        """Resume every unfinished run and start the timer loop."""
+        self._running = True
+        for instance_id in self.store.unfinished_runs():
+            record = self.store.get_run(instance_id)
+            if record.status == "running" or self.store.pending_events(instance_id):
+                self._schedule(instance_id, recovering=True)
+        self._timer_task = asyncio.ensure_future(self._timer_loop())
+
+    async def close(self) -> None:
+        """Stop driving (runs stay stored as they are and resume on the next open)."""
+        self._running = False
+        tasks = list(self._drives.values()) + ([self._timer_task] if self._timer_task else [])
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self.store.close()
+
+    # -- registry --------------------------------------------------------------------------
+    def register(self, registration: GraphRegistration) -> GraphRegistration:
+        """Make a graph (one version) startable; its manifest is stored by hash."""
+        self._registrations.setdefault(registration.graph_name, {})[registration.version] = registration
+        self._by_hash[registration.graph_hash] = registration
+        self.store.put_manifest(registration.graph_hash, registration.graph_name,
+                                registration.manifest.model_dump_json())
+        return registration
+
+    def registration(self, graph: str, version: str | None = None) -> GraphRegistration:
+        """The registered graph (latest version unless one is named)."""
+        versions = self._registrations.get(graph)
+        if not versions or (version is not None and version not in versions):
+            known = ", ".join(sorted(self._registrations)) or "none"
+            what = f"graph '{graph}'" + (f" version '{version}'" if version else "")
+            raise GraphNotFoundError(f"{what} is not registered (registered: {known})", details={"graph": graph})
+        return versions[version] if version is not None else list(versions.values())[-1]
+
+    @property
+    def graph_names(self) -> list[str]:
+        """Names of the registered graphs."""
+        return list(self._registrations)
+
+    # -- RunBackend ------------------------------------------------------------------------
+    async def start(
+        self, graph: str, input: Any = None, *, instance_id: str | None = None,
+        metadata: dict[str, Any] | None = None, version: str | None = None,
+    ) -> RunStatus:
+        """Validate ``input`` and start a run; the same id with the same input is idempotent."""
+        registration = self.registration(graph, version)
+        state = new_state(registration, input)
+        instance_id = instance_id or uuid.uuid4().hex
+        existing = self.store.find_run(instance_id)
+        if existing is not None:
+            if existing.graph_name == graph and canonical_json(existing.input) == canonical_json(state):
+                return _status(existing)
+            raise RunConflictError(
+                f"run '{instance_id}' already exists with a different graph or input",
+                details={"instance_id": instance_id},
+            )
+        active, events = self.driver.start(registration, state, run_id=instance_id, metadata=metadata)
+        now = self.clock.now()
+        self.store.create_run(RunRecord(
+            instance_id=instance_id, graph_name=graph, graph_version=registration.version,
+            graph_hash=registration.graph_hash, status=active.snapshot["status"], snapshot=active.snapshot,
+            input=state, metadata=dict(metadata or {}), created_at=now, updated_at=now, error=None,
+            output=None, parent_id=None,
+        ))
+        await self.hooks.record_transition(active, events)
+        self._active[instance_id] = active
+        self._schedule(instance_id)
+        return await self.get_status(instance_id)
+
+    async def get_status(self, instance_id: str) -> RunStatus:
+        """The stored status of a run (RunNotFoundError when unknown)."""
+        return _status(self.store.get_run(instance_id))
+
+    async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
+        """Until the run finishes or waits for an event, or ``timeout`` (real seconds) passes."""
+        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
+        while True:
+            status = await self.get_status(instance_id)
+            idle = instance_id not in self._drives
+            if status.finished or (status.status == "waiting" and idle):
+                return status
+            changed = self._changed.setdefault(instance_id, asyncio.Event())
+            changed.clear()
+            remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
+            if remaining is not None and remaining <= 0:
+                return status
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining if remaining is not None else 1.0)
+
+    async def raise_event(self, instance_id: str, event_name: str, payload: Any = None, *,
+                          event_id: str | None = None) -> str:
+        """Store an event durably, then deliver it (loading the run if it is parked)."""
+        record = self.store.get_run(instance_id)
+        graph = self._graph_of(record)
+        if event_name not in graph.events:
+            raise EventNotDeclaredError(
+                f"graph '{record.graph_name}' does not declare event '{event_name}' (run '{instance_id}')",
+                details={"graph": record.graph_name, "event": event_name},
+            )
+        _ensure_not_finished(record, f"raise event '{event_name}'")
+        registration = self._by_hash.get(record.graph_hash)
+        if registration is not None:
+            validate_event_payload(registration, event_name, payload)
+        event_id = self.store.enqueue_event(instance_id, event_name, payload, event_id=event_id,
+                                            created_at=self.clock.now())
+        active = self._active.get(instance_id)
+        if active is not None and instance_id in self._drives:
+            active.post_event(event_name, payload, event_id)
+        else:
+            self._schedule(instance_id)
+        return event_id
+
+    async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
+        """Graceful cancel: waiting runs at once, running ones at their next step boundary."""
+        record = self.store.get_run(instance_id)
+        _ensure_not_finished(record, "cancel")
+        active = self._active.get(instance_id)
+        if active is None or instance_id not in self._drives:
+            active = self._load(record)
+            active.post_cancel(reason)
+            self._active[instance_id] = active
+            self._schedule(instance_id)
+        else:
+            active.post_cancel(reason)
+        return await self.get_status(instance_id)
+
+    async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
+        """Hard stop: the drive is abandoned and the run is recorded cancelled at once."""
+        record = self.store.get_run(instance_id)
+        _ensure_not_finished(record, "terminate")
+        drive = self._drives.pop(instance_id, None)
+        if drive is not None:
+            drive.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await drive
+        record = self.store.get_run(instance_id)
+        snapshot = record.snapshot
+        snapshot.update(status="cancelled", tasks=[], waits=[], timers=[],
+                        cancel={"reason": reason, "terminated": True})
+        self.store.save_snapshot(instance_id, snapshot, status="cancelled", updated_at=self.clock.now(),
+                                 events=[{"type": "run_terminated", "reason": reason}])
+        self.store.upsert_timers(instance_id, [])
+        self._forget(instance_id)
+        return await self.get_status(instance_id)
+
+    async def list_runs(self, **filters: Any) -> tuple[list[RunStatus], str | None]:
+        """Runs newest first: filters ``graph_name``, ``status``, ``created_after``/``before``,
+        ``limit``, ``cursor``."""
+        records, cursor = self.store.list_runs(**filters)
+        return [_status(r) for r in records], cursor
+
+    async def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """Executed steps of a run, oldest first."""
+        self.store.get_run(instance_id)
+        rows = [row.to_dict() for row in self.store.history(instance_id)]
+        # Within a superstep, list tasks in creation order (threads may finish in any order).
+        rows.sort(key=lambda r: (r["step"], _task_index(r["task_id"]), r["attempt"]))
+        return rows
+
+    async def purge(self, instance_id: str) -> None:
+        """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
+        self.store.purge(instance_id)
+        self._forget(instance_id)
+
+    async def prune(self, *, older_than: float | None = None, keep_last: int | None = None) -> int:
+        """Delete step history of finished runs by age (seconds) or keeping the last N steps."""
+        cutoff = None if older_than is None else self.clock.now() - older_than
+        return self.store.prune_history(older_than=cutoff, keep_last=keep_last)
+
+    # -- driving ---------------------------------------------------------------------------
+    def _schedule(self, instance_id: str, *, recovering: bool = False) -> None:
+        if instance_id in self._drives or not self._running:
+            return
+        if recovering:
+            self.hooks.recovering.add(instance_id)
+        self._drives[instance_id] = asyncio.ensure_future(self._drive(instance_id))
+
+    async def _drive(self, instance_id: str) -> None:
+        try:
+            async with self._limit:
+                active = self._active.get(instance_id)
+                if active is None:
+                    active = self._load(self.store.get_run(instance_id))
+                    self._active[instance_id] = active
+                for event in self.store.pending_events(instance_id):
+                    active.post_event(event.name, event.payload, event.event_id)
+                await self.driver.drive(active)
+        finally:
+            if self._drives.get(instance_id) is asyncio.current_task():
+                del self._drives[instance_id]
+            active = self._active.get(instance_id)
+            if active is None or not active.inputs:
+                self._forget(instance_id)
+            elif self._running:
+                self._schedule(instance_id)  # inputs arrived as the drive ended
+            self._notify(instance_id)
+            self._timer_wake.set()
+
+    def _load(self, record: RunRecord) -> ActiveRun:
+        graph = self._graph_of(record)
+        registration = self._by_hash.get(record.graph_hash) or self.registration(record.graph_name)
+        return ActiveRun(registration, graph, record.snapshot)
+
+    def _graph_of(self, record: RunRecord) -> Any:
+        registration = self._by_hash.get(record.graph_hash)
+        if registration is not None:
+            return compile_manifest(registration.manifest)
+        stored = self.store.get_manifest(record.graph_hash)
+        if stored is None:
+            raise GraphNotFoundError(f"run '{record.instance_id}': manifest {record.graph_hash[:12]} is not stored")
+        return compile_manifest(GraphManifest.model_validate_json(stored))
+
+    def _forget(self, instance_id: str) -> None:
+        self._active.pop(instance_id, None)
+        self.hooks.forget(instance_id)
+
+    def wake_due_runs(self) -> int:
+        """Schedule every parked run with a due timer; returns how many were woken.
+
+        The timer loop calls this; tests that move a manual clock call it to act at once.
+        """
+        woken = 0
+        for instance_id, _timer_id, _fire_at in self.store.due_timers(self.clock.now()):
+            if instance_id not in self._drives:
+                self._schedule(instance_id)
+                woken += 1
+        return woken
+
+    async def _timer_loop(self) -> None:
+        """Wake parked runs whose timers are due (wait deadlines survive restarts)."""
+        while self._running:
+            now = self.clock.now()
+            self.wake_due_runs()
+            next_at = self.store.next_timer_at()
+            self._timer_wake.clear()
+            sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))
+            waker = asyncio.ensure_future(self._timer_wake.wait())
+            await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
+            sleeper.cancel()
+            waker.cancel()
+
+    async def _run_in_thread(self, call: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
+
+    def _progress(self, instance_id: str, seq: int, events: list[dict[str, Any]]) -> None:
+        for listener in self._listeners:
+            listener(instance_id, seq, events)
+        self._notify(instance_id)
+
+    def _notify(self, instance_id: str) -> None:
+        changed = self._changed.get(instance_id)
+        if changed is not None:
+            changed.set()
+
+
+def _open_store(store: RunStore | str | Path | None) -> RunStore:
+    if isinstance(store, RunStore):
+        return store
+    from .store.sqlite import SqliteRunStore
+
+    return SqliteRunStore(store if store is not None else DEFAULT_DB)
+
+
+def _ensure_not_finished(record: RunRecord, action: str) -> None:
+    if record.status in FINISHED:
+        raise RunConflictError(
+            f"cannot {action}: run '{record.instance_id}' is already {record.status}",
+            details={"instance_id": record.instance_id, "status": record.status},
+        )
+
+
+def _task_index(task_id: str) -> int:
+    parts = task_id.split(":")
+    if len(parts) > 2 and parts[1].isdigit():
+        return int(parts[1])
+    return 1 << 30  # the custom-reducer task runs after every task of its step
+
+
+def _status(record: RunRecord) -> RunStatus:
+    current, waits = status_from_snapshot(record.snapshot)
+    return RunStatus(
+        instance_id=record.instance_id, graph_name=record.graph_name, graph_version=record.graph_version,
+        graph_hash=record.graph_hash, status=record.status, step=int(record.snapshot.get("step", 0)),
+        current_nodes=current, waiting_for=waits, input=record.input, output=record.output,
+        error=record.error, created_at=record.created_at, updated_at=record.updated_at,
+        metadata=record.metadata, parent_id=record.parent_id,
+    )
+
+
+__all__ = ["DEFAULT_DB", "LocalEngine"]

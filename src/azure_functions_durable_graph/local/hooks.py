@@ -1,0 +1,73 @@
+"""Driver hooks backed by a run store: results committed before they are applied."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+from ..core import build_output
+from ..execution.driver import ActiveRun
+from .store.base import RunStore
+
+ProgressListener = Callable[[str, int, list[dict[str, Any]]], None]
+
+
+class StoreHooks:
+    """Persists a driven run: task results keyed by (run, task, attempt), then the snapshot."""
+
+    def __init__(self, store: RunStore, *, now: Callable[[], float] = time.time,
+                 on_progress: ProgressListener | None = None) -> None:
+        self.store = store
+        self.now = now
+        self.on_progress = on_progress
+        self.recovering: set[str] = set()  # runs loaded from storage: look for committed results
+        self._timers: dict[str, str] = {}
+        self._started: dict[str, float] = {}
+
+    async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
+        """A result committed before a crash (only looked up for runs loaded from storage)."""
+        self._started[f"{run.run_id}/{task_id}"] = self.now()
+        if run.run_id not in self.recovering:
+            return None
+        task = next((t for t in run.snapshot["tasks"] if t["id"] == task_id), None)
+        if task is None:
+            return None
+        return self.store.get_task_result(run.run_id, task_id, task["attempt"])
+
+    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+        """Commit the result before the interpreter applies it."""
+        started = self._started.pop(f"{run.run_id}/{command['task_id']}", None)
+        finished = self.now()
+        self.store.commit_task_result(
+            run.run_id, command["step"], command["task_id"], command["node"], command["attempt"], result,
+            started_at=started if started is not None else finished, finished_at=finished,
+        )
+
+    async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
+        """Persist the snapshot (and its timers when they changed) with the progress events."""
+        snapshot = run.snapshot
+        status = snapshot["status"]
+        output = build_output(run.graph, snapshot) if status == "completed" else None
+        seq = self.store.save_snapshot(
+            run.run_id, snapshot, status=status, updated_at=self.now(), output=output,
+            error=snapshot.get("error"), events=events,
+        )
+        timers = json.dumps(snapshot["timers"], sort_keys=True)
+        if self._timers.get(run.run_id) != timers:
+            self.store.upsert_timers(run.run_id, snapshot["timers"])
+            self._timers[run.run_id] = timers
+        delivered = [e["event_id"] for e in events if e["type"] == "event_received"]
+        if delivered:
+            self.store.mark_events_delivered(run.run_id, delivered)
+        if self.on_progress is not None and events:
+            self.on_progress(run.run_id, seq, events)
+
+    def forget(self, run_id: str) -> None:
+        """Drop in-memory bookkeeping of a run that is no longer driven."""
+        self.recovering.discard(run_id)
+        self._timers.pop(run_id, None)
+
+
+__all__ = ["StoreHooks"]
