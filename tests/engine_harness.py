@@ -29,6 +29,7 @@ async def settle(engine: LocalEngine, clock: ManualClock, instance_id: str) -> R
         retry_timers = [t["fire_at"] for t in snapshot["timers"] if t["kind"] == "retry"]
         if retry_timers and not any(t["status"] == "ready" for t in snapshot["tasks"]):
             clock.advance(max(0.0, min(retry_timers) - clock.now()))
+            engine.wake_due_runs()
     return await engine.wait(instance_id, timeout=SETTLE_SECONDS)
 
 

@@ -165,10 +165,14 @@ def test_save_snapshot_updates_the_row_and_numbers_events(store: RunStore) -> No
 
 def test_save_snapshot_sets_and_clears_error(store: RunStore) -> None:
     store.create_run(record("r1"))
-    store.save_snapshot("r1", {"step": 1}, status="failed", updated_at=2.0, error={"code": "E"})
+    store.save_snapshot("r1", {"step": 1}, status="running", updated_at=2.0, error={"code": "E"})
     assert store.get_run("r1").error == {"code": "E"}
     store.save_snapshot("r1", {"step": 1}, status="running", updated_at=3.0)
     assert store.get_run("r1").error is None
+    store.save_snapshot("r1", {"step": 2}, status="failed", updated_at=4.0, error={"code": "F"})
+    with pytest.raises(RunConflictError):
+        store.save_snapshot("r1", {"step": 3}, status="running", updated_at=5.0)
+    assert store.get_run("r1").error == {"code": "F"} and store.get_run("r1").status == "failed"
 
 
 def test_event_sequences_are_per_run(store: RunStore) -> None:
@@ -468,14 +472,11 @@ def test_prune_keeps_the_newest_steps_of_finished_runs(store: RunStore) -> None:
     assert len(store.history("short")) == 2
     assert len(store.history("live")) == 5 and len(store.list_events("live")) == 5
     assert store.prune_history(keep_last=2) == 0
-    # sequence numbers keep growing after a prune
-    assert (
-        store.save_snapshot(
-            "done", {"step": 5}, status="completed", updated_at=9.0, events=[{"x": 1}]
-        )
-        == 6
-    )
-    assert store.prune_history(keep_last=0) == 9  # done: 2 results + 3 events; short: 2 + 2
+    # a finished run is final: writing to it is refused and changes nothing
+    with pytest.raises(RunConflictError, match="already completed"):
+        store.save_snapshot("done", {"step": 5}, status="completed", updated_at=9.0, events=[{"x": 1}])
+    assert [seq for seq, _ in store.list_events("done")] == [4, 5]
+    assert store.prune_history(keep_last=0) == 8  # done: 2 results + 2 events; short: 2 + 2
     assert store.history("done") == [] and store.list_events("done") == []
 
 

@@ -15,6 +15,7 @@ from .discovery import discover
 from .engine_session import (
     EXIT_BY_STATUS,
     add_db_argument,
+    check_event,
     db_path,
     parse_event_argument,
     parse_json_argument,
@@ -51,6 +52,8 @@ def run(args: argparse.Namespace) -> int:
         return 1
     payload = parse_json_argument(args.input, "--input")
     events = [parse_event_argument(text) for text in args.event]
+    for name, event_payload in events:  # refuse bad events before any run is started
+        check_event(chosen.registration, name, event_payload)
     registrations = [g.registration for g in discovery.graphs if g.registration is not None]
     progress = None if args.json else Progress(sys.stderr)
     status = asyncio.run(_run(args, chosen.registration.graph_name, registrations, payload, events, progress))

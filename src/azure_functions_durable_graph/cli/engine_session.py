@@ -54,6 +54,19 @@ def parse_json_argument(text: str, what: str) -> Any:
         raise UsageError(f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
 
 
+def check_event(registration: GraphRegistration, name: str, payload: Any) -> None:
+    """Refuse an event the graph does not declare or a payload its model rejects."""
+    from ..execution.executor import validate_event_payload
+    from ..graph.errors import EventNotDeclaredError
+
+    if registration.manifest.event(name) is None:
+        raise EventNotDeclaredError(
+            f"graph '{registration.graph_name}' does not declare event '{name}'",
+            details={"graph": registration.graph_name, "event": name},
+        )
+    validate_event_payload(registration, name, payload)
+
+
 def parse_event_argument(text: str) -> tuple[str, Any]:
     """``NAME=JSON`` (or ``NAME=@file``) as a (name, payload) pair."""
     name, sep, payload = text.partition("=")
@@ -64,6 +77,7 @@ def parse_event_argument(text: str) -> tuple[str, Any]:
 
 __all__ = [
     "EXIT_BY_STATUS",
+    "check_event",
     "add_db_argument",
     "db_path",
     "parse_event_argument",

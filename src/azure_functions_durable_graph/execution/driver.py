@@ -73,6 +73,7 @@ class ActiveRun:
     inputs: deque[tuple[Any, ...]] = field(default_factory=deque)
     cancel_signal: threading.Event = field(default_factory=threading.Event)
     _wake: asyncio.Event | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def run_id(self) -> str:
@@ -92,8 +93,17 @@ class ActiveRun:
         self._notify()
 
     def _notify(self) -> None:
-        if self._wake is not None:
-            self._wake.set()
+        wake, loop = self._wake, self._loop
+        if wake is None or loop is None:
+            return
+        try:
+            same_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            same_loop = False
+        if same_loop:
+            wake.set()
+        else:  # posted from another thread (an engine's API loop): hand over safely
+            loop.call_soon_threadsafe(wake.set)
 
 
 def new_state(registration: GraphRegistration, value: Any) -> dict[str, Any]:
@@ -125,11 +135,15 @@ class RunDriver:
     """Drives runs until they finish or park on a wait."""
 
     def __init__(
-        self, *, clock: Clock, hooks: RunHooks | None = None, sync_runner: SyncRunner | None = None
+        self, *, clock: Clock, hooks: RunHooks | None = None, sync_runner: SyncRunner | None = None,
+        park_on_timers: bool = False,
     ) -> None:
         self.clock = clock
         self.hooks: RunHooks = hooks or NullHooks()
         self.sync_runner = sync_runner
+        # Engines with a timer loop park runs that only wait for a timer (retry backoff), so a
+        # run in backoff holds no concurrency slot; the in-process runner sleeps instead.
+        self.park_on_timers = park_on_timers
 
     def start(
         self,
@@ -151,6 +165,7 @@ class RunDriver:
 
     async def drive(self, run: ActiveRun) -> None:
         """Run until the run finishes or waits for an event with nothing else to do."""
+        run._loop = asyncio.get_running_loop()
         run._wake = asyncio.Event()
         in_flight: dict[str, asyncio.Future[dict[str, Any]]] = {}
         commands: dict[str, dict[str, Any]] = {}
@@ -175,11 +190,9 @@ class RunDriver:
                     continue  # a committed result was applied: decide again
                 if await self._fire_due_timer(run, decision.timers):
                     continue
-                if not in_flight:
-                    if run.snapshot["status"] == WAITING and not run.inputs:
-                        return
-                    if not decision.timers and not run.inputs:
-                        return
+                if not in_flight and not run.inputs:
+                    if run.snapshot["status"] == WAITING or not decision.timers or self.park_on_timers:
+                        return  # parked: an event or a due timer drives it again
                 waiters: list[asyncio.Future[Any]] = list(in_flight.values())
                 if decision.timers:
                     earliest = min(t["fire_at"] for t in decision.timers)
@@ -199,6 +212,7 @@ class RunDriver:
             for future in list(in_flight.values()) + helpers:
                 future.cancel()
             run._wake = None
+            run._loop = None
 
     async def _start_tasks(
         self,
@@ -249,6 +263,9 @@ class RunDriver:
     async def _apply_result(
         self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
     ) -> None:
+        # A cancel that arrived while the task ran wins: the boundary this result closes
+        # must not start another superstep.
+        await self._apply_inputs(run)
         await self.hooks.record_result(run, command, result)
         events = apply_task_result(
             run.graph, run.snapshot, command["task_id"], result, now=self.clock.now()

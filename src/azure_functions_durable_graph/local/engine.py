@@ -9,22 +9,33 @@ or a due timer loads it back.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
+import logging
+import threading
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..core import FINISHED, compile_manifest
+from ..core import FINISHED, apply_cancel, compile_manifest
 from ..execution.backend import RunStatus, status_from_snapshot
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver, new_state
 from ..execution.executor import validate_event_payload
-from ..graph.errors import EventNotDeclaredError, GraphNotFoundError, RunConflictError
+from ..graph.errors import (
+    EventNotDeclaredError,
+    GraphNotFoundError,
+    HandlerNotFoundError,
+    RunConflictError,
+)
 from ..graph.manifest import GraphManifest, canonical_json
 from ..graph.registration import GraphRegistration
 from .hooks import ProgressListener, StoreHooks
 from .store.base import RunRecord, RunStore
+from .workers import DriveHandle, WorkerLoops
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_DB = Path(".durable-graph") / "runs.db"
 
@@ -44,13 +55,20 @@ class LocalEngine:
         self.clock = clock or SystemClock()
         self._registrations: dict[str, dict[str, GraphRegistration]] = {}
         self._by_hash: dict[str, GraphRegistration] = {}
-        self._limit = asyncio.Semaphore(concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="durable-graph-node")
+        self._concurrency = concurrency
+        self._worker_count = workers
+        self._workers: WorkerLoops | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # Guards the hand-over between an API call posting to a driven run and that drive ending.
+        self._sched_lock = threading.RLock()
         self.hooks = StoreHooks(self.store, now=self.clock.now, on_progress=self._progress)
-        self.driver = RunDriver(clock=self.clock, hooks=self.hooks, sync_runner=self._run_in_thread)
+        # Sync handlers run inline on the worker loop that drives the run (see workers.py).
+        self.driver = RunDriver(clock=self.clock, hooks=self.hooks, park_on_timers=True)
         self._active: dict[str, ActiveRun] = {}
-        self._drives: dict[str, asyncio.Task[None]] = {}
+        self._drives: dict[str, DriveHandle] = {}
+        self._tokens: dict[str, object] = {}
         self._changed: dict[str, asyncio.Event] = {}
+        self._waiters: dict[str, int] = {}
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_wake = asyncio.Event()
         self._running = False
@@ -69,24 +87,29 @@ class LocalEngine:
         await self.close()
 
     async def open(self) -> None:
-        """Resume every unfinished run and start the timer loop."""
+        """Start the workers, resume every unfinished run and start the timer loop."""
+        self._loop = asyncio.get_running_loop()
+        self._workers = WorkerLoops(self._worker_count, concurrency=self._concurrency)
         self._running = True
-        for instance_id in self.store.unfinished_runs():
-            record = self.store.get_run(instance_id)
-            if record.status == "running" or self.store.pending_events(instance_id):
-                self._schedule(instance_id, recovering=True)
+        self._resume_unfinished()
         self._timer_task = asyncio.ensure_future(self._timer_loop())
 
     async def close(self) -> None:
         """Stop driving (runs stay stored as they are and resume on the next open)."""
         self._running = False
-        tasks = list(self._drives.values()) + ([self._timer_task] if self._timer_task else [])
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._sched_lock:
+            drives = list(self._drives.values())
+        for drive in drives:
+            drive.cancel()
+        for drive in drives:
+            with contextlib.suppress(asyncio.CancelledError, concurrent.futures.CancelledError, Exception):
+                await asyncio.wait_for(asyncio.wrap_future(drive.future), 30)
+        if self._timer_task is not None:
+            self._timer_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer_task
+        if self._workers is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
         self.store.close()
 
     # -- registry --------------------------------------------------------------------------
@@ -96,7 +119,28 @@ class LocalEngine:
         self._by_hash[registration.graph_hash] = registration
         self.store.put_manifest(registration.graph_hash, registration.graph_name,
                                 registration.manifest.model_dump_json())
+        self._resume_unfinished(registration.graph_name)
         return registration
+
+    def _resume_unfinished(self, graph_name: str | None = None) -> None:
+        """Drive again every unfinished run whose graph is registered (on open and register)."""
+        if not self._running:
+            return
+        for instance_id in self.store.unfinished_runs():
+            record = self.store.get_run(instance_id)
+            if graph_name is not None and record.graph_name != graph_name:
+                continue
+            if not self._can_drive(instance_id, record):
+                continue  # resumed when its graph is registered
+            if record.status == "running" or self.store.pending_events(instance_id):
+                self._schedule(instance_id, recovering=True)
+
+    def _can_drive(self, instance_id: str, record: RunRecord | None = None) -> bool:
+        """Whether this engine has the code for the run (its graph is registered)."""
+        record = record or self.store.find_run(instance_id)
+        if record is None:
+            return False
+        return record.graph_hash in self._by_hash or self._latest(record.graph_name) is not None
 
     def registration(self, graph: str, version: str | None = None) -> GraphRegistration:
         """The registered graph (latest version unless one is named)."""
@@ -106,6 +150,10 @@ class LocalEngine:
             what = f"graph '{graph}'" + (f" version '{version}'" if version else "")
             raise GraphNotFoundError(f"{what} is not registered (registered: {known})", details={"graph": graph})
         return versions[version] if version is not None else list(versions.values())[-1]
+
+    def _latest(self, graph: str) -> GraphRegistration | None:
+        versions = self._registrations.get(graph)
+        return list(versions.values())[-1] if versions else None
 
     @property
     def graph_names(self) -> list[str]:
@@ -148,19 +196,27 @@ class LocalEngine:
 
     async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
         """Until the run finishes or waits for an event, or ``timeout`` (real seconds) passes."""
-        deadline = None if timeout is None else asyncio.get_running_loop().time() + timeout
-        while True:
-            status = await self.get_status(instance_id)
-            idle = instance_id not in self._drives
-            if status.finished or (status.status == "waiting" and idle):
-                return status
-            changed = self._changed.setdefault(instance_id, asyncio.Event())
-            changed.clear()
-            remaining = None if deadline is None else deadline - asyncio.get_running_loop().time()
-            if remaining is not None and remaining <= 0:
-                return status
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining if remaining is not None else 1.0)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        changed = self._changed.setdefault(instance_id, asyncio.Event())
+        self._waiters[instance_id] = self._waiters.get(instance_id, 0) + 1
+        try:
+            while True:
+                changed.clear()  # before reading: a change after the read sets it again
+                status = await self.get_status(instance_id)
+                if status.finished or (status.status == "waiting" and instance_id not in self._drives):
+                    return status
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return status
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(changed.wait(), remaining)
+        finally:
+            self._waiters[instance_id] -= 1
+            if not self._waiters[instance_id]:
+                # No waiter left: nothing is kept for this run (parked runs cost no memory).
+                del self._waiters[instance_id]
+                self._changed.pop(instance_id, None)
 
     async def raise_event(self, instance_id: str, event_name: str, payload: Any = None, *,
                           event_id: str | None = None) -> str:
@@ -173,41 +229,54 @@ class LocalEngine:
                 details={"graph": record.graph_name, "event": event_name},
             )
         _ensure_not_finished(record, f"raise event '{event_name}'")
-        registration = self._by_hash.get(record.graph_hash)
-        if registration is not None:
-            validate_event_payload(registration, event_name, payload)
+        registration = self._by_hash.get(record.graph_hash) or self._latest(record.graph_name)
+        if registration is None:
+            raise GraphNotFoundError(
+                f"run '{instance_id}': graph '{record.graph_name}' is not registered in this engine; "
+                "register it before sending events",
+                details={"graph": record.graph_name},
+            )
+        validate_event_payload(registration, event_name, payload)
         event_id = self.store.enqueue_event(instance_id, event_name, payload, event_id=event_id,
                                             created_at=self.clock.now())
-        active = self._active.get(instance_id)
-        if active is not None and instance_id in self._drives:
-            active.post_event(event_name, payload, event_id)
-        else:
-            self._schedule(instance_id)
+        with self._sched_lock:
+            active = self._active.get(instance_id)
+            if active is not None and instance_id in self._drives:
+                active.post_event(event_name, payload, event_id)
+            else:
+                self._schedule(instance_id)
         return event_id
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Graceful cancel: waiting runs at once, running ones at their next step boundary."""
         record = self.store.get_run(instance_id)
         _ensure_not_finished(record, "cancel")
-        active = self._active.get(instance_id)
-        if active is None or instance_id not in self._drives:
+        with self._sched_lock:
+            active = self._active.get(instance_id)
+            if active is not None and instance_id in self._drives:
+                active.post_cancel(reason)  # at the run's next step boundary
+                return await self.get_status(instance_id)
+            # Not being driven (parked): nothing runs, so the cancel applies at once.
             active = self._load(record)
-            active.post_cancel(reason)
-            self._active[instance_id] = active
-            self._schedule(instance_id)
-        else:
-            active.post_cancel(reason)
+            events = apply_cancel(active.graph, active.snapshot, reason, now=self.clock.now())
+            await self.hooks.record_transition(active, events)
+            if active.snapshot["status"] not in FINISHED:
+                self._active[instance_id] = active
+                self._schedule(instance_id)
+            else:
+                self._forget(instance_id)
         return await self.get_status(instance_id)
 
     async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Hard stop: the drive is abandoned and the run is recorded cancelled at once."""
         record = self.store.get_run(instance_id)
         _ensure_not_finished(record, "terminate")
-        drive = self._drives.pop(instance_id, None)
+        with self._sched_lock:
+            drive = self._drives.pop(instance_id, None)
         if drive is not None:
+            # Not awaited: a sync handler may still be running; its late result cannot be
+            # written because a finished run is never written again.
             drive.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await drive
         record = self.store.get_run(instance_id)
         snapshot = record.snapshot
         snapshot.update(status="cancelled", tasks=[], waits=[], timers=[],
@@ -244,32 +313,42 @@ class LocalEngine:
 
     # -- driving ---------------------------------------------------------------------------
     def _schedule(self, instance_id: str, *, recovering: bool = False) -> None:
-        if instance_id in self._drives or not self._running:
-            return
-        if recovering:
-            self.hooks.recovering.add(instance_id)
-        self._drives[instance_id] = asyncio.ensure_future(self._drive(instance_id))
+        with self._sched_lock:
+            if instance_id in self._drives or not self._running or self._workers is None:
+                return
+            if recovering:
+                self.hooks.recovering.add(instance_id)
+            token = object()
+            self._tokens[instance_id] = token
+            self._drives[instance_id] = self._workers.submit(lambda: self._drive(instance_id, token))
 
-    async def _drive(self, instance_id: str) -> None:
+    async def _drive(self, instance_id: str, token: object) -> None:
+        """Drive one run on a worker loop until it finishes or parks."""
         try:
-            async with self._limit:
+            with self._sched_lock:
                 active = self._active.get(instance_id)
                 if active is None:
                     active = self._load(self.store.get_run(instance_id))
                     self._active[instance_id] = active
+                # Under the lock, so an event raised now cannot overtake a stored earlier one.
                 for event in self.store.pending_events(instance_id):
                     active.post_event(event.name, event.payload, event.event_id)
-                await self.driver.drive(active)
+            await self.driver.drive(active)
+        except (RunConflictError, GraphNotFoundError, HandlerNotFoundError) as exc:
+            # Terminated meanwhile, or its graph is not registered here: leave it as stored.
+            logger.warning("run '%s' not driven further: %s", instance_id, exc)
         finally:
-            if self._drives.get(instance_id) is asyncio.current_task():
-                del self._drives[instance_id]
-            active = self._active.get(instance_id)
-            if active is None or not active.inputs:
-                self._forget(instance_id)
-            elif self._running:
-                self._schedule(instance_id)  # inputs arrived as the drive ended
+            with self._sched_lock:
+                if self._tokens.get(instance_id) is token:
+                    self._drives.pop(instance_id, None)
+                    self._tokens.pop(instance_id, None)
+                    current = self._active.get(instance_id)
+                    if current is not None and current.inputs and self._running:
+                        self._schedule(instance_id)  # inputs arrived as the drive ended
+                    else:
+                        self._forget(instance_id)
             self._notify(instance_id)
-            self._timer_wake.set()
+            self._call_in_api_loop(self._timer_wake.set)
 
     def _load(self, record: RunRecord) -> ActiveRun:
         graph = self._graph_of(record)
@@ -296,7 +375,7 @@ class LocalEngine:
         """
         woken = 0
         for instance_id, _timer_id, _fire_at in self.store.due_timers(self.clock.now()):
-            if instance_id not in self._drives:
+            if instance_id not in self._drives and self._can_drive(instance_id):
                 self._schedule(instance_id)
                 woken += 1
         return woken
@@ -314,19 +393,32 @@ class LocalEngine:
             sleeper.cancel()
             waker.cancel()
 
-    async def _run_in_thread(self, call: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._pool, call)
-
     def _progress(self, instance_id: str, seq: int, events: list[dict[str, Any]]) -> None:
+        # Waiters are woken when a drive ends (finished or parked), not on every step.
         for listener in self._listeners:
             listener(instance_id, seq, events)
-        self._notify(instance_id)
 
     def _notify(self, instance_id: str) -> None:
+        """Wake waiters of ``instance_id``; safe from worker threads."""
+        self._call_in_api_loop(lambda: self._set_changed(instance_id))
+
+    def _set_changed(self, instance_id: str) -> None:
         changed = self._changed.get(instance_id)
         if changed is not None:
             changed.set()
 
+    def _call_in_api_loop(self, callback: Callable[[], object]) -> None:
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            callback()
+        else:
+            loop.call_soon_threadsafe(callback)
 
 def _open_store(store: RunStore | str | Path | None) -> RunStore:
     if isinstance(store, RunStore):

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..core import build_output
 from ..execution.driver import ActiveRun
-from .store.base import RunStore
+from .store.base import ResultRow, RunStore, Transition
 
 ProgressListener = Callable[[str, int, list[dict[str, Any]]], None]
 
@@ -25,6 +25,7 @@ class StoreHooks:
         self.recovering: set[str] = set()  # runs loaded from storage: look for committed results
         self._timers: dict[str, str] = {}
         self._started: dict[str, float] = {}
+        self._pending: dict[str, list[ResultRow]] = {}
 
     async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
         """A result committed before a crash (only looked up for runs loaded from storage)."""
@@ -37,30 +38,34 @@ class StoreHooks:
         return self.store.get_task_result(run.run_id, task_id, task["attempt"])
 
     async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
-        """Commit the result before the interpreter applies it."""
+        """Hold the result; it is committed with the transition that applies it, atomically.
+
+        One transaction for result + new snapshot is stronger than "committed before applied":
+        the two can never be separated by a crash, so no result is applied twice or lost.
+        """
         started = self._started.pop(f"{run.run_id}/{command['task_id']}", None)
         finished = self.now()
-        self.store.commit_task_result(
-            run.run_id, command["step"], command["task_id"], command["node"], command["attempt"], result,
+        self._pending.setdefault(run.run_id, []).append(ResultRow(
+            step=command["step"], task_id=command["task_id"], node=command["node"],
+            attempt=command["attempt"], result=result,
             started_at=started if started is not None else finished, finished_at=finished,
-        )
+        ))
 
     async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
-        """Persist the snapshot (and its timers when they changed) with the progress events."""
+        """Commit held results, the snapshot, progress events, changed timers and deliveries."""
         snapshot = run.snapshot
         status = snapshot["status"]
-        output = build_output(run.graph, snapshot) if status == "completed" else None
-        seq = self.store.save_snapshot(
-            run.run_id, snapshot, status=status, updated_at=self.now(), output=output,
+        timers_text = json.dumps(snapshot["timers"], sort_keys=True)
+        timers_changed = self._timers.get(run.run_id) != timers_text
+        seq = self.store.commit_transition(run.run_id, Transition(
+            snapshot=snapshot, status=status, updated_at=self.now(),
+            output=build_output(run.graph, snapshot) if status == "completed" else None,
             error=snapshot.get("error"), events=events,
-        )
-        timers = json.dumps(snapshot["timers"], sort_keys=True)
-        if self._timers.get(run.run_id) != timers:
-            self.store.upsert_timers(run.run_id, snapshot["timers"])
-            self._timers[run.run_id] = timers
-        delivered = [e["event_id"] for e in events if e["type"] == "event_received"]
-        if delivered:
-            self.store.mark_events_delivered(run.run_id, delivered)
+            results=self._pending.pop(run.run_id, ()),
+            timers=snapshot["timers"] if timers_changed else None,
+            delivered=[e["event_id"] for e in events if e["type"] == "event_received"],
+        ))
+        self._timers[run.run_id] = timers_text
         if self.on_progress is not None and events:
             self.on_progress(run.run_id, seq, events)
 
@@ -68,6 +73,7 @@ class StoreHooks:
         """Drop in-memory bookkeeping of a run that is no longer driven."""
         self.recovering.discard(run_id)
         self._timers.pop(run_id, None)
+        self._pending.pop(run_id, None)
 
 
 __all__ = ["StoreHooks"]

@@ -91,6 +91,43 @@ class InboxEvent:
         return asdict(self)
 
 
+def ensure_unfinished(instance_id: str, status: str) -> None:
+    """A finished run is never written again (a late result after terminate, say)."""
+    if status in FINISHED_STATUSES:
+        raise RunConflictError(
+            f"run '{instance_id}' is already {status}; its stored state is final",
+            details={"instance_id": instance_id, "status": status},
+        )
+
+
+@dataclass(frozen=True)
+class ResultRow:
+    """A task result to commit."""
+
+    step: int
+    task_id: str
+    node: str
+    attempt: int
+    result: dict[str, Any]
+    started_at: float
+    finished_at: float
+
+
+@dataclass(frozen=True)
+class Transition:
+    """Everything one interpreter transition writes: committed together by ``commit_transition``."""
+
+    snapshot: dict[str, Any]
+    status: str
+    updated_at: float
+    output: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    events: Sequence[dict[str, Any]] = ()
+    results: Sequence[ResultRow] = ()
+    timers: Sequence[dict[str, Any]] | None = None  # None: unchanged
+    delivered: Sequence[str] = ()
+
+
 class RunStore(ABC):
     """Durable storage of runs for the embedded engine.
 
@@ -182,6 +219,21 @@ class RunStore(ABC):
     @abstractmethod
     def pending_events(self, instance_id: str) -> list[InboxEvent]:
         """Events not yet delivered, in the order they were stored."""
+
+    def commit_transition(self, instance_id: str, transition: Transition) -> int:
+        """Write a transition: results, snapshot (+events), timers, deliveries; returns the last
+        event sequence. Stores that can do it atomically override this (SQLite does)."""
+        for r in transition.results:
+            self.commit_task_result(instance_id, r.step, r.task_id, r.node, r.attempt, r.result,
+                                    started_at=r.started_at, finished_at=r.finished_at)
+        last = self.save_snapshot(instance_id, transition.snapshot, status=transition.status,
+                                  updated_at=transition.updated_at, output=transition.output,
+                                  error=transition.error, events=transition.events)
+        if transition.timers is not None:
+            self.upsert_timers(instance_id, transition.timers)
+        if transition.delivered:
+            self.mark_events_delivered(instance_id, transition.delivered)
+        return last
 
     @abstractmethod
     def mark_events_delivered(
@@ -398,6 +450,9 @@ def result_parts(result: dict[str, Any]) -> tuple[bool, Any, Any, dict[str, Any]
 
 
 __all__ = [
+    "ensure_unfinished",
+    "ResultRow",
+    "Transition",
     "FINISHED_STATUSES",
     "UNFINISHED_STATUSES",
     "DueTimer",

@@ -29,6 +29,7 @@ from .base import (
     decode_cursor,
     dump_json,
     encode_cursor,
+    ensure_unfinished,
     keep_threshold,
     load_json,
     not_found,
@@ -160,6 +161,7 @@ class MemoryRunStore(RunStore):
         step = step_of(snapshot)
         with self._lock:
             run = self._run(instance_id)
+            ensure_unfinished(instance_id, str(run.columns["status"]))
             for text in event_json:
                 run.last_seq += 1
                 run.events.append((run.last_seq, step, float(updated_at), text))

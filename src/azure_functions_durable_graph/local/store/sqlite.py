@@ -26,12 +26,14 @@ from .base import (
     RunRecord,
     RunStore,
     StepRow,
+    Transition,
     check_keep_last,
     check_limit,
     conflict,
     decode_cursor,
     dump_json,
     encode_cursor,
+    ensure_unfinished,
     load_json,
     not_found,
     result_parts,
@@ -54,6 +56,10 @@ _THRESHOLDS = (
     " UNION SELECT step FROM run_events WHERE instance_id = r.instance_id"
     f") AS s ORDER BY s.step DESC LIMIT 1 OFFSET ?) FROM runs r WHERE r.status IN {_FINISHED}"
 )
+
+
+# UPDATE ... RETURNING needs SQLite 3.35.
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 class SqliteRunStore(RunStore):
@@ -168,25 +174,47 @@ class SqliteRunStore(RunStore):
         events: Sequence[dict[str, Any]] = (),
     ) -> int:
         """Update the run row and append ``events``; returns the run's last event sequence."""
+        with self._write() as conn:
+            return self._save_snapshot_in(conn, instance_id, snapshot, status=status,
+                                          updated_at=updated_at, output=output, error=error,
+                                          events=events)
+
+    def _save_snapshot_in(
+        self, conn: sqlite3.Connection, instance_id: str, snapshot: dict[str, Any], *, status: str,
+        updated_at: float, output: dict[str, Any] | None, error: dict[str, Any] | None,
+        events: Sequence[dict[str, Any]],
+    ) -> int:
         what = f"run '{instance_id}'"
         snapshot_json = dump_json(snapshot, f"{what} snapshot")
         output_json = None if output is None else dump_json(output, f"{what} output")
         error_json = None if error is None else dump_json(error, f"{what} error")
         texts = [dump_json(e, f"{what} event") for e in events]
         step = step_of(snapshot)
-        with self._write() as conn:
-            last = int(self._require_run(conn, instance_id)["last_seq"])
-            conn.executemany(
-                "INSERT INTO run_events (instance_id, seq, step, created_at, event) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(instance_id, last + i, step, updated_at, t) for i, t in enumerate(texts, 1)],
-            )
-            last += len(texts)
+        if _HAS_RETURNING:  # one statement instead of a read and a write
+            row = conn.execute(
+                "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+                "last_seq = last_seq + ? WHERE instance_id = ? "
+                "AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING last_seq",
+                (snapshot_json, status, updated_at, output_json, error_json, len(texts), instance_id),
+            ).fetchone()
+            if row is None:  # unknown, or finished: a finished run is never written again
+                ensure_unfinished(instance_id, str(self._require_run(conn, instance_id)["status"]))
+            last = int(row[0])
+        else:
+            current = self._require_run(conn, instance_id)
+            ensure_unfinished(instance_id, str(current["status"]))
+            last = int(current["last_seq"]) + len(texts)
             conn.execute(
                 "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
                 "last_seq = ? WHERE instance_id = ?",
                 (snapshot_json, status, updated_at, output_json, error_json, last, instance_id),
             )
+        first = last - len(texts)
+        conn.executemany(
+            "INSERT INTO run_events (instance_id, seq, step, created_at, event) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [(instance_id, first + i, step, updated_at, t) for i, t in enumerate(texts, 1)],
+        )
         return last
 
     def list_events(
@@ -213,16 +241,24 @@ class SqliteRunStore(RunStore):
         finished_at: float,
     ) -> bool:
         """Commit a task's result once; False (and the first result kept) when it exists."""
-        text = dump_json(result, f"run '{instance_id}' task '{task_id}' result")
         with self._write() as conn:
             self._require_run(conn, instance_id)
-            cursor = conn.execute(
-                "INSERT OR IGNORE INTO task_results (instance_id, task_id, attempt, step, node, "
-                "ok, result, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (instance_id, task_id, attempt, step, node, int(bool(result.get("ok"))), text,
-                 started_at, finished_at),
-            )  # fmt: skip
-            return cursor.rowcount == 1
+            return self._commit_result_in(conn, instance_id, step, task_id, node, attempt, result,
+                                          started_at=started_at, finished_at=finished_at)
+
+    @staticmethod
+    def _commit_result_in(
+        conn: sqlite3.Connection, instance_id: str, step: int, task_id: str, node: str,
+        attempt: int, result: dict[str, Any], *, started_at: float, finished_at: float,
+    ) -> bool:
+        text = dump_json(result, f"run '{instance_id}' task '{task_id}' result")
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO task_results (instance_id, task_id, attempt, step, node, "
+            "ok, result, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (instance_id, task_id, attempt, step, node, int(bool(result.get("ok"))), text,
+             started_at, finished_at),
+        )  # fmt: skip
+        return cursor.rowcount == 1
 
     def get_task_result(
         self, instance_id: str, task_id: str, attempt: int
@@ -282,30 +318,54 @@ class SqliteRunStore(RunStore):
         self, instance_id: str, event_ids: Iterable[str], *, delivered_at: float | None = None
     ) -> None:
         """Mark events delivered (kept until purge); the time defaults to the run's update."""
-        ids = list(event_ids)
         with self._write() as conn:
-            run = self._require_run(conn, instance_id)
-            when = float(run["updated_at"]) if delivered_at is None else delivered_at
-            conn.executemany(
-                "UPDATE inbox SET delivered_at = ? "
-                "WHERE instance_id = ? AND event_id = ? AND delivered_at IS NULL",
-                [(when, instance_id, event_id) for event_id in ids],
-            )
+            self._mark_delivered_in(conn, instance_id, list(event_ids), delivered_at)
+
+    def _mark_delivered_in(
+        self, conn: sqlite3.Connection, instance_id: str, ids: list[str], delivered_at: float | None
+    ) -> None:
+        run = self._require_run(conn, instance_id)
+        when = float(run["updated_at"]) if delivered_at is None else delivered_at
+        conn.executemany(
+            "UPDATE inbox SET delivered_at = ? "
+            "WHERE instance_id = ? AND event_id = ? AND delivered_at IS NULL",
+            [(when, instance_id, event_id) for event_id in ids],
+        )
 
     # -- timers ----------------------------------------------------------------------------
     def upsert_timers(self, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
         """Replace the run's timers with ``timers`` (each with ``id``, ``fire_at``, ``kind``)."""
+        with self._write() as conn:
+            self._require_run(conn, instance_id)
+            self._set_timers_in(conn, instance_id, timers)
+
+    @staticmethod
+    def _set_timers_in(conn: sqlite3.Connection, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
         rows = [
             (instance_id, str(t["id"]), float(t["fire_at"]), str(t.get("kind", ""))) for t in timers
         ]
+        conn.execute("DELETE FROM timers WHERE instance_id = ?", (instance_id,))
+        conn.executemany(
+            "INSERT OR REPLACE INTO timers (instance_id, timer_id, fire_at, kind) "
+            "VALUES (?, ?, ?, ?)",
+            rows,
+        )
+
+    def commit_transition(self, instance_id: str, transition: Transition) -> int:
+        """Task results, snapshot, events, timers and deliveries in ONE transaction."""
         with self._write() as conn:
-            self._require_run(conn, instance_id)
-            conn.execute("DELETE FROM timers WHERE instance_id = ?", (instance_id,))
-            conn.executemany(
-                "INSERT OR REPLACE INTO timers (instance_id, timer_id, fire_at, kind) "
-                "VALUES (?, ?, ?, ?)",
-                rows,
-            )
+            for r in transition.results:
+                self._commit_result_in(conn, instance_id, r.step, r.task_id, r.node, r.attempt,
+                                       r.result, started_at=r.started_at, finished_at=r.finished_at)
+            last = self._save_snapshot_in(conn, instance_id, transition.snapshot,
+                                          status=transition.status, updated_at=transition.updated_at,
+                                          output=transition.output, error=transition.error,
+                                          events=transition.events)
+            if transition.timers is not None:
+                self._set_timers_in(conn, instance_id, transition.timers)
+            if transition.delivered:
+                self._mark_delivered_in(conn, instance_id, list(transition.delivered), None)
+            return last
 
     def due_timers(self, now: float, limit: int = 100) -> list[DueTimer]:
         """Timers of unfinished runs firing at or before ``now``, earliest first."""

@@ -1,0 +1,90 @@
+"""``python -m bench --quick`` runs and prints every row; no figure is judged by its size."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+GRAPHS = ("chain", "fanout", "map")
+RUNNERS = (
+    "invoke (in-process)",
+    "LocalEngine (memory)",
+    "langgraph (no checkpointer)",
+    "LocalEngine (sqlite)",
+    "langgraph SqliteSaver sync",
+)
+NUMBER = r"([-+]?\d+(?:\.\d+)?)"
+
+
+def _langgraph_installed() -> bool:
+    try:
+        return (importlib.util.find_spec("langgraph.graph") is not None
+                and importlib.util.find_spec("langgraph.checkpoint.sqlite") is not None)
+    except ModuleNotFoundError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def output() -> str:
+    done = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick"], cwd=ROOT, capture_output=True, text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+pytestmark = pytest.mark.skipif(not _langgraph_installed(),
+                                reason="LangGraph is a bench-only dependency (extra 'bench')")
+
+
+def _table(stdout: str) -> dict[tuple[str, str], tuple[str, str]]:
+    rows = {}
+    for line in stdout.splitlines():
+        cells = re.split(r"\s{2,}", line.strip())
+        if len(cells) == 4 and cells[0] in GRAPHS:
+            rows[(cells[0], cells[1])] = (cells[2], cells[3])
+    return rows
+
+
+def test_table_has_every_row_with_positive_figures(output: str) -> None:
+    rows = _table(output)
+    assert set(rows) == {(g, r) for g in GRAPHS for r in RUNNERS}, output
+    for (graph, runner), (us, ratio) in rows.items():
+        assert float(us) > 0, (graph, runner, us)
+        assert ratio.endswith("x"), (graph, runner, ratio)
+        assert float(ratio[:-1]) > 0, (graph, runner, ratio)
+        if runner.startswith("langgraph"):
+            assert ratio == "1.00x"
+
+
+def test_concurrent_line(output: str) -> None:
+    match = re.search(
+        rf"^concurrent: (\d+) runs of a 5-node chain.*: {NUMBER} s, {NUMBER} runs/s$",
+        output, re.M,
+    )
+    assert match, output
+    assert int(match[1]) == 50  # the --quick size
+    assert float(match[2]) > 0 and float(match[3]) > 0
+
+
+def test_parked_line(output: str) -> None:
+    match = re.search(
+        rf"^parked: (\d+) runs waiting for an event.*: RSS {NUMBER} MiB \({NUMBER} KiB/run\), "
+        rf"parked in {NUMBER} s; resume one \(raise_event \+ wait\): first {NUMBER} ms, "
+        rf"median of (\d+) {NUMBER} ms$",
+        output, re.M,
+    )
+    assert match, output
+    assert int(match[1]) == 200  # the --quick size
+    # The RSS difference is a measurement that may be ~0 for few runs: it only has to parse.
+    float(match[2]), float(match[3])
+    assert int(match[6]) >= 1
+    assert all(float(match[i]) > 0 for i in (4, 5, 7))
