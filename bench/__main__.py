@@ -1,6 +1,11 @@
-"""Run the benchmarks and print a table: ``python -m bench [--repeat N]``.
+"""Run the benchmarks and print a table: ``python -m bench [--repeat N] [--quick]``.
 
-Each figure is the median over repeated runs of microseconds per executed node.
+Each table figure is the median over repeated runs of microseconds per executed node, for our
+in-process runner, ``LocalEngine`` on the in-memory and SQLite stores, and LangGraph with no
+checkpointer and with ``SqliteSaver`` (``durability="sync"``). The ratio compares each row with
+LangGraph of the same durability class: in-memory rows with LangGraph without a checkpointer,
+SQLite rows with ``SqliteSaver``. Below the table: runs per second of many concurrent runs, and
+the memory held by many runs parked on an event wait.
 """
 
 from __future__ import annotations
@@ -11,7 +16,24 @@ import sys
 import time
 from collections.abc import Callable
 
+from . import engine_bench, peers
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
+
+Row = tuple[str, str, float]
+
+RUNNER_INVOKE = "invoke (in-process)"
+GRAPHS = ("chain", "fanout", "map")
+# Row order within a graph, and the LangGraph row each one is compared with.
+RUNNERS = (
+    (RUNNER_INVOKE, peers.RUNNER_PLAIN),
+    (engine_bench.RUNNER_MEMORY, peers.RUNNER_PLAIN),
+    (peers.RUNNER_PLAIN, peers.RUNNER_PLAIN),
+    (engine_bench.RUNNER_SQLITE, peers.RUNNER_SQLITE),
+    (peers.RUNNER_SQLITE, peers.RUNNER_SQLITE),
+)
+
+DEFAULTS = {"repeat": 30, "concurrent": 1000, "parked": 10000}
+QUICK = {"repeat": 3, "concurrent": 50, "parked": 200}
 
 
 def median_us_per_node(run: Callable[[], object], nodes: int, repeat: int) -> float:
@@ -25,7 +47,7 @@ def median_us_per_node(run: Callable[[], object], nodes: int, repeat: int) -> fl
     return statistics.median(samples)
 
 
-def invoke_rows(repeat: int) -> list[tuple[str, str, float]]:
+def invoke_rows(repeat: int) -> list[Row]:
     """Our in-process runner (``registration.invoke``) on each graph."""
     rows = []
     cases = {"chain": (chain_graph(), {}), "fanout": (fanout_graph(), {}), "map": (map_graph(), {})}
@@ -35,19 +57,88 @@ def invoke_rows(repeat: int) -> list[tuple[str, str, float]]:
             assert result.status == "completed", result.error
             return result
 
-        rows.append((name, "invoke (in-process)", median_us_per_node(run, NODES_PER_RUN[name], repeat)))
+        rows.append((name, RUNNER_INVOKE, median_us_per_node(run, NODES_PER_RUN[name], repeat)))
     return rows
 
 
+def _progress(message: str) -> None:
+    print(f"... {message}", file=sys.stderr, flush=True)
+
+
+def collect_rows(repeat: int, *, with_peers: bool) -> dict[tuple[str, str], float]:
+    """Every table figure keyed by (graph, runner)."""
+    steps: list[tuple[str, Callable[[int], list[Row]]]] = [
+        ("in-process invoke", invoke_rows),
+        ("LocalEngine (memory and sqlite)", engine_bench.engine_rows),
+    ]
+    if with_peers:
+        steps += [
+            ("LangGraph, no checkpointer", lambda r: peers.plain_rows(r, median_us_per_node)),
+            ("LangGraph, SqliteSaver sync", lambda r: peers.sqlite_rows(r, median_us_per_node)),
+        ]
+    figures: dict[tuple[str, str], float] = {}
+    for label, step in steps:
+        _progress(label)
+        for graph, runner, value in step(repeat):
+            figures[(graph, runner)] = value
+    return figures
+
+
+def format_table(figures: dict[tuple[str, str], float]) -> list[str]:
+    """The table lines: graph, runner, us/node median, ratio to LangGraph (same durability)."""
+    lines = [f"{'graph':<8}  {'runner':<28}  {'us/node (median)':>16}  {'vs LangGraph':>12}"]
+    for graph in GRAPHS:
+        for runner, baseline in RUNNERS:
+            value = figures.get((graph, runner))
+            if value is None:
+                continue
+            base = figures.get((graph, baseline))
+            ratio = f"{value / base:.2f}x" if base else "n/a"
+            lines.append(f"{graph:<8}  {runner:<28}  {value:>16.1f}  {ratio:>12}")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Print the benchmark table."""
-    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
-    parser.add_argument("--repeat", type=int, default=30, help="runs per case (median reported)")
+    """Print the benchmark table and the concurrency and parked-run figures."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, help=f"runs per table case, median reported (default {DEFAULTS['repeat']})")
+    parser.add_argument("--concurrent", type=int, help=f"runs started at once for runs/s (default {DEFAULTS['concurrent']})")
+    parser.add_argument("--parked", type=int, help=f"runs parked on an event wait (default {DEFAULTS['parked']})")
+    parser.add_argument("--quick", action="store_true",
+                        help=f"small sizes and few repeats, for a smoke test ({QUICK})")
     args = parser.parse_args(argv)
-    print(f"{'graph':<8} {'runner':<24} {'us/node (median)':>18}")
-    for graph, runner, value in invoke_rows(args.repeat):
-        print(f"{graph:<8} {runner:<24} {value:>18.1f}")
-        sys.stdout.flush()
+    sizes = QUICK if args.quick else DEFAULTS
+    repeat = args.repeat if args.repeat is not None else sizes["repeat"]
+    concurrent = args.concurrent if args.concurrent is not None else sizes["concurrent"]
+    parked = args.parked if args.parked is not None else sizes["parked"]
+    if min(repeat, concurrent, parked) < 1:
+        parser.error("--repeat, --concurrent and --parked must be at least 1")
+
+    with_peers = peers.available()
+    if not with_peers:
+        print("LangGraph is not installed (pip install -e '.[bench]'): LangGraph rows skipped",
+              file=sys.stderr)
+    figures = collect_rows(repeat, with_peers=with_peers)
+
+    _progress(f"{concurrent} concurrent runs")
+    conc = engine_bench.concurrent_runs(concurrent)
+    _progress(f"{parked} parked runs")
+    park = engine_bench.parked_runs(parked)
+
+    print(f"median of {repeat} runs; ratio = our us/node / LangGraph us/node "
+          "(memory rows vs no checkpointer, sqlite rows vs SqliteSaver sync)")
+    for line in format_table(figures):
+        print(line)
+    print()
+    print(f"concurrent: {conc.runs} runs of a {conc.nodes}-node chain, LocalEngine (sqlite), "
+          f"start all then wait all: {conc.seconds:.2f} s, {conc.runs_per_second:.1f} runs/s")
+    print(f"parked: {park.runs} runs waiting for an event, LocalEngine (sqlite): "
+          f"RSS {park.rss_delta / 2**20:+.1f} MiB ({park.rss_delta / park.runs / 1024:+.2f} KiB/run), "
+          f"parked in {park.park_seconds:.2f} s; resume one (raise_event + wait): "
+          f"first {park.first_resume * 1e3:.2f} ms, median of {len(park.resume_seconds)} "
+          f"{park.median_resume * 1e3:.2f} ms")
+    sys.stdout.flush()
     return 0
 
 

@@ -132,6 +132,19 @@ def schema_version(conn: sqlite3.Connection, path: Path | str) -> int:
 
     Raises StoreError for a database of another application or a newer schema. Reads only.
     """
+    if conn.in_transaction:
+        return _read_schema_version(conn, path)
+    # One read transaction: the table list and user_version must come from the same moment,
+    # or a concurrent opener's migration could land between the two reads.
+    conn.execute("BEGIN")
+    try:
+        return _read_schema_version(conn, path)
+    finally:
+        if conn.in_transaction:
+            conn.execute("COMMIT")
+
+
+def _read_schema_version(conn: sqlite3.Connection, path: Path | str) -> int:
     try:
         names = {
             str(row[0])
