@@ -205,9 +205,10 @@ class RunDriver:
                 for helper in helpers:
                     helper.cancel()
                 helpers.clear()
-                for task_id in [t for t, f in in_flight.items() if f.done()]:
-                    future = in_flight.pop(task_id)
-                    await self._apply_result(run, commands.pop(task_id), future.result())
+                finished = [t for t, f in in_flight.items() if f.done()]
+                await self._apply_results(
+                    run, [(commands.pop(t), in_flight.pop(t).result()) for t in finished]
+                )
         finally:
             for future in list(in_flight.values()) + helpers:
                 future.cancel()
@@ -263,13 +264,20 @@ class RunDriver:
     async def _apply_result(
         self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
     ) -> None:
-        # A cancel that arrived while the task ran wins: the boundary this result closes
+        await self._apply_results(run, [(command, result)])
+
+    async def _apply_results(
+        self, run: ActiveRun, finished: list[tuple[dict[str, Any], dict[str, Any]]]
+    ) -> None:
+        """Apply the results of tasks that finished together, persisted as one transition."""
+        # A cancel that arrived while the tasks ran wins: the boundary these results close
         # must not start another superstep.
         await self._apply_inputs(run)
-        await self.hooks.record_result(run, command, result)
-        events = apply_task_result(
-            run.graph, run.snapshot, command["task_id"], result, now=self.clock.now()
-        )
+        events: list[dict[str, Any]] = []
+        now = self.clock.now()
+        for command, result in finished:
+            await self.hooks.record_result(run, command, result)
+            events += apply_task_result(run.graph, run.snapshot, command["task_id"], result, now=now)
         await self.hooks.record_transition(run, events)
 
     async def _execute(self, run: ActiveRun, command: dict[str, Any]) -> dict[str, Any]:

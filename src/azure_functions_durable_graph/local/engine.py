@@ -37,6 +37,8 @@ from .workers import DriveHandle, WorkerLoops
 
 logger = logging.getLogger(__name__)
 
+CHECKPOINT_SECONDS = 1.0  # real seconds between write-ahead-log checkpoints
+
 DEFAULT_DB = Path(".durable-graph") / "runs.db"
 
 
@@ -382,9 +384,14 @@ class LocalEngine:
 
     async def _timer_loop(self) -> None:
         """Wake parked runs whose timers are due (wait deadlines survive restarts)."""
+        loop = asyncio.get_running_loop()
+        last_checkpoint = loop.time()
         while self._running:
             now = self.clock.now()
             self.wake_due_runs()
+            if loop.time() - last_checkpoint >= CHECKPOINT_SECONDS:
+                last_checkpoint = loop.time()
+                await loop.run_in_executor(None, self.store.checkpoint)
             next_at = self.store.next_timer_at()
             self._timer_wake.clear()
             sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,7 +22,7 @@ class StoreHooks:
         self.now = now
         self.on_progress = on_progress
         self.recovering: set[str] = set()  # runs loaded from storage: look for committed results
-        self._timers: dict[str, str] = {}
+        self._timers: dict[str, list[dict[str, Any]]] = {}
         self._started: dict[str, float] = {}
         self._pending: dict[str, list[ResultRow]] = {}
 
@@ -55,8 +54,8 @@ class StoreHooks:
         """Commit held results, the snapshot, progress events, changed timers and deliveries."""
         snapshot = run.snapshot
         status = snapshot["status"]
-        timers_text = json.dumps(snapshot["timers"], sort_keys=True)
-        timers_changed = self._timers.get(run.run_id) != timers_text
+        timers = snapshot["timers"]
+        timers_changed = self._timers.get(run.run_id) != timers
         seq = self.store.commit_transition(run.run_id, Transition(
             snapshot=snapshot, status=status, updated_at=self.now(),
             output=build_output(run.graph, snapshot) if status == "completed" else None,
@@ -65,7 +64,7 @@ class StoreHooks:
             timers=snapshot["timers"] if timers_changed else None,
             delivered=[e["event_id"] for e in events if e["type"] == "event_received"],
         ))
-        self._timers[run.run_id] = timers_text
+        self._timers[run.run_id] = [dict(t) for t in timers]
         if self.on_progress is not None and events:
             self.on_progress(run.run_id, seq, events)
 

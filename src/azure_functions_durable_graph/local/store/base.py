@@ -292,6 +292,10 @@ class RunStore(ABC):
         """
 
     # -- lifecycle -------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """Fold the write-ahead log into the database (SQLite); a no-op elsewhere."""
+        return None
+
     @abstractmethod
     def close(self) -> None:
         """Release the store; closing twice is harmless."""

@@ -58,6 +58,8 @@ _THRESHOLDS = (
 )
 
 
+AUTO_CHECKPOINT_PAGES = 16384
+
 # UPDATE ... RETURNING needs SQLite 3.35.
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -69,7 +71,12 @@ class SqliteRunStore(RunStore):
         self.path: Path | str = path if str(path) == ":memory:" else Path(path)
         self._lock = threading.RLock()
         conn, version = open_database(self.path)
+        # Checkpoints run from the engine's timer loop on a connection of their own, so a
+        # step's commit never pays for one; the large auto-checkpoint is only a safety net.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTO_CHECKPOINT_PAGES}")
         self._conn: sqlite3.Connection | None = conn
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpoint_lock = threading.Lock()
         #: The schema version of the open database.
         self.schema_version: int = version
 
@@ -476,8 +483,26 @@ class SqliteRunStore(RunStore):
         return deleted
 
     # -- lifecycle -------------------------------------------------------------------------
+    def checkpoint(self) -> None:
+        """A passive WAL checkpoint on a separate connection (writers are not blocked)."""
+        if str(self.path) == ":memory:" or self._conn is None:
+            return
+        with self._checkpoint_lock:
+            try:
+                if self._checkpoint_conn is None:
+                    self._checkpoint_conn = sqlite3.connect(
+                        str(self.path), timeout=5.0, isolation_level=None, check_same_thread=False
+                    )
+                self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error as exc:
+                raise StoreError(f"run store '{self.path}': checkpoint failed: {exc}") from None
+
     def close(self) -> None:
-        """Close the connection; closing twice is harmless."""
+        """Close the connections; closing twice is harmless."""
+        with self._checkpoint_lock:
+            if self._checkpoint_conn is not None:
+                self._checkpoint_conn.close()
+                self._checkpoint_conn = None
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
