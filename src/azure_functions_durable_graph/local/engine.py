@@ -71,6 +71,8 @@ class LocalEngine:
         self._tokens: dict[str, object] = {}
         self._changed: dict[str, asyncio.Event] = {}
         self._waiters: dict[str, int] = {}
+        self._streams: dict[str, int] = {}
+        self._stream_events: dict[str, asyncio.Event] = {}
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_wake = asyncio.Event()
         self._running = False
@@ -303,6 +305,34 @@ class LocalEngine:
         rows.sort(key=lambda r: (r["step"], _task_index(r["task_id"]), r["attempt"]))
         return rows
 
+    async def run_events(self, instance_id: str, after_seq: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """Stored progress events of a run after sequence number ``after_seq`` (SSE)."""
+        self.store.get_run(instance_id)
+        return self.store.list_events(instance_id, after_seq)
+
+    async def wait_for_progress(self, instance_id: str, timeout: float) -> None:
+        """Return when the run records progress (or its drive ends), or after ``timeout``."""
+        progressed = self._stream_events.setdefault(instance_id, asyncio.Event())
+        self._streams[instance_id] = self._streams.get(instance_id, 0) + 1
+        try:
+            progressed.clear()
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(progressed.wait(), timeout)
+        finally:
+            self._streams[instance_id] -= 1
+            if not self._streams[instance_id]:
+                del self._streams[instance_id]
+                self._stream_events.pop(instance_id, None)
+
+    # -- catalog (what the HTTP layer lists) -----------------------------------------------
+    def versions(self, graph_name: str) -> list[str]:
+        """Registered versions of a graph, oldest first."""
+        return list(self._registrations.get(graph_name, {}))
+
+    def get(self, graph_name: str, version: str | None = None) -> GraphRegistration:
+        """A registered graph (latest version by default)."""
+        return self.registration(graph_name, version)
+
     async def purge(self, instance_id: str) -> None:
         """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
         self.store.purge(instance_id)
@@ -401,18 +431,21 @@ class LocalEngine:
             waker.cancel()
 
     def _progress(self, instance_id: str, seq: int, events: list[dict[str, Any]]) -> None:
-        # Waiters are woken when a drive ends (finished or parked), not on every step.
+        # Waiters are woken when a drive ends (finished or parked); streams on every step.
         for listener in self._listeners:
             listener(instance_id, seq, events)
+        if instance_id in self._streams:
+            self._notify(instance_id)
 
     def _notify(self, instance_id: str) -> None:
         """Wake waiters of ``instance_id``; safe from worker threads."""
         self._call_in_api_loop(lambda: self._set_changed(instance_id))
 
     def _set_changed(self, instance_id: str) -> None:
-        changed = self._changed.get(instance_id)
-        if changed is not None:
-            changed.set()
+        for events in (self._changed, self._stream_events):
+            event = events.get(instance_id)
+            if event is not None:
+                event.set()
 
     def _call_in_api_loop(self, callback: Callable[[], object]) -> None:
         loop = self._loop

@@ -1,0 +1,140 @@
+"""The Starlette adapter: serves the route table over the transport-free handlers.
+
+Adds what belongs to the transport: body size limit (413), optional API key, JSON 404/405,
+and never a traceback in a response.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+
+from ..graph.errors import DurableGraphError
+from .handlers import ApiHandlers
+from .openapi import build_openapi, docs_page
+from .protocol import ApiRequest, ApiResponse, GraphCatalog, error_response
+from .routes import ROUTES, RouteSpec
+from .stream import run_stream
+
+logger = logging.getLogger(__name__)
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class BodyTooLarge(DurableGraphError):
+    """The request body is larger than the server accepts."""
+
+    code = "BODY_TOO_LARGE"
+    http_status = 413
+
+
+class Unauthorized(DurableGraphError):
+    """The API key is missing or wrong."""
+
+    code = "UNAUTHORIZED"
+    http_status = 401
+
+
+def create_app(
+    backend: Any, catalog: GraphCatalog, *, prefix: str = "/api", api_key: str | None = None,
+    max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None,
+) -> Starlette:
+    """A Starlette app serving the HTTP contract for ``backend`` (a RunBackend)."""
+    handlers = ApiHandlers(backend, catalog, prefix=prefix)
+    prefix = prefix.rstrip("/")
+
+    async def openapi(request: ApiRequest) -> ApiResponse:
+        return ApiResponse(body=build_openapi(catalog, prefix=prefix, secured=api_key is not None))
+
+    async def docs(request: ApiRequest) -> ApiResponse:
+        return ApiResponse(body=docs_page(f"{prefix}/openapi.json"), media_type="text/html")
+
+    async def stream(request: ApiRequest) -> ApiResponse:
+        return await run_stream(backend, request)
+
+    extra: dict[str, Callable[[ApiRequest], Awaitable[ApiResponse]]] = {
+        "openapi": openapi, "docs": docs, "run_stream": stream,
+    }
+    routes = [
+        Route(prefix + spec.path, _endpoint(spec, extra.get(spec.handler) or getattr(handlers, spec.handler),
+                                            api_key=api_key, max_body=max_body), methods=[spec.method])
+        for spec in ROUTES
+    ]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "HTTP_ERROR")
+        message = {404: f"no route for {request.url.path}",
+                   405: f"method {request.method} is not allowed on {request.url.path}"}.get(status, "error")
+        return _json(ApiResponse(status=status, body={"error": {"code": code, "message": message, "details": None}}))
+
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+
+
+def _endpoint(spec: RouteSpec, handler: Callable[[ApiRequest], Awaitable[ApiResponse]], *,
+              api_key: str | None, max_body: int) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        try:
+            if api_key is not None and not spec.public:
+                _check_key(request, api_key)
+            body = await _read_body(request, max_body) if spec.method in ("POST", "PUT", "PATCH") else b""
+            api_request = ApiRequest(
+                method=request.method, path_params=dict(request.path_params),
+                query=dict(request.query_params), headers={k.lower(): v for k, v in request.headers.items()},
+                body=body, base_url=str(request.base_url),
+            )
+            return _to_starlette(await handler(api_request))
+        except DurableGraphError as exc:
+            return _json(error_response(exc))
+        except Exception:  # never a traceback in a response
+            logger.exception("internal error serving %s %s", request.method, request.url.path)
+            return _json(ApiResponse(status=500, body={"error": {
+                "code": "INTERNAL_ERROR", "message": "internal error; see the server log", "details": None}}))
+
+    return endpoint
+
+
+def _check_key(request: Request, api_key: str) -> None:
+    given = request.headers.get("x-functions-key")
+    if given is None:
+        auth = request.headers.get("authorization", "")
+        if auth.lower().startswith("bearer "):
+            given = auth[7:].strip()
+    if given is None or not hmac.compare_digest(given.encode(), api_key.encode()):
+        raise Unauthorized("a valid API key is required (x-functions-key header or Authorization: Bearer)")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise BodyTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _to_starlette(response: ApiResponse) -> Response:
+    if response.stream is not None:
+        return StreamingResponse(response.stream, status_code=response.status, headers=response.headers,
+                                 media_type=response.media_type)
+    return _json(response)
+
+
+def _json(response: ApiResponse) -> Response:
+    return Response(response.encoded(), status_code=response.status, headers=response.headers,
+                    media_type=response.media_type)
+
+
+__all__ = ["DEFAULT_MAX_BODY", "create_app"]

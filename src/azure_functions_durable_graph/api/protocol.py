@@ -1,0 +1,78 @@
+"""Transport-free request and response types, and the graph catalog the API reads.
+
+Handlers take an :class:`ApiRequest` and return an :class:`ApiResponse`; the Starlette adapter
+(local server) and the Azure HTTP triggers translate to and from them, so the handlers carry
+no Starlette or Azure types.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..graph.errors import DurableGraphError, InvalidInputError
+from ..graph.registration import GraphRegistration
+
+
+@dataclass(frozen=True)
+class ApiRequest:
+    """What a handler needs of an HTTP request."""
+
+    method: str
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    query: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)  # lower-case names
+    body: bytes = b""
+    base_url: str = ""
+
+    def json(self, *, empty: Any = None) -> Any:
+        """The body parsed as JSON (``empty`` when there is no body); 400 when it is not JSON."""
+        if not self.body.strip():
+            return empty
+        try:
+            return json.loads(self.body)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidInputError(f"request body is not valid JSON: {exc}", code="INVALID_JSON") from None
+
+
+@dataclass
+class ApiResponse:
+    """A JSON (or text, or event-stream) response."""
+
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"
+    stream: AsyncIterator[bytes] | None = None
+
+    def encoded(self) -> bytes:
+        """The body as bytes."""
+        if isinstance(self.body, bytes):
+            return self.body
+        if isinstance(self.body, str) and self.media_type != "application/json":
+            return self.body.encode("utf-8")
+        return json.dumps(self.body, separators=(",", ":"), default=str).encode("utf-8")
+
+
+def error_response(exc: DurableGraphError, status: int | None = None) -> ApiResponse:
+    """The package's one error shape: ``{"error": {"code", "message", "details"}}``."""
+    return ApiResponse(status=status or exc.http_status, body={"error": exc.to_dict()})
+
+
+class GraphCatalog(Protocol):
+    """Registered graphs, every version (DurableGraphApp and LocalEngine both provide it)."""
+
+    @property
+    def graph_names(self) -> list[str]:
+        """Names of the registered graphs."""
+
+    def versions(self, graph_name: str) -> list[str]:
+        """Registered versions of one graph, oldest first."""
+
+    def get(self, graph_name: str, version: str | None = None) -> GraphRegistration:
+        """A registration (latest version by default); GraphNotFoundError when unknown."""
+
+
+__all__ = ["ApiRequest", "ApiResponse", "GraphCatalog", "error_response"]

@@ -1,0 +1,55 @@
+"""The local server: the embedded engine and the HTTP app in one process (uvicorn)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+
+from ..graph.registration import GraphRegistration
+from .app import DEFAULT_MAX_BODY, create_app
+
+ENV_TARGET = "DURABLE_GRAPH_TARGET"
+ENV_DB = "DURABLE_GRAPH_DB"
+ENV_API_KEY = "DURABLE_GRAPH_API_KEY"
+ENV_PREFIX = "DURABLE_GRAPH_PREFIX"
+
+
+def build_local_app(
+    registrations: list[GraphRegistration], *, db: str | Path | None = None, api_key: str | None = None,
+    prefix: str = "/api", max_body: int = DEFAULT_MAX_BODY, engine: Any = None,
+) -> Starlette:
+    """A Starlette app whose lifespan opens a LocalEngine with ``registrations`` and closes it."""
+    from ..local.engine import LocalEngine
+
+    local = engine or LocalEngine(db)
+    for registration in registrations:
+        local.register(registration)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await local.open()
+        app.state.engine = local
+        try:
+            yield
+        finally:
+            await local.close()  # runs stay stored and resume on the next start
+
+    return create_app(local, local, prefix=prefix, api_key=api_key, max_body=max_body, lifespan=lifespan)
+
+
+def app_from_environment() -> Starlette:
+    """App factory for ``uvicorn --factory`` (used by ``durable-graph serve --reload``)."""
+    from ..cli.engine_session import valid_registrations
+
+    return build_local_app(
+        valid_registrations(os.environ.get(ENV_TARGET) or None), db=os.environ.get(ENV_DB) or None,
+        api_key=os.environ.get(ENV_API_KEY) or None, prefix=os.environ.get(ENV_PREFIX, "/api"),
+    )
+
+
+__all__ = ["ENV_API_KEY", "ENV_DB", "ENV_PREFIX", "ENV_TARGET", "app_from_environment", "build_local_app"]

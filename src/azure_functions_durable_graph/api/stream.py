@@ -1,0 +1,68 @@
+"""``GET /runs/{instance_id}/stream``: Server-Sent Events of a run's progress.
+
+Each stored progress event is sent with its sequence number as the SSE ``id``, so a client
+resumes with ``Last-Event-ID``. The stream ends after the run's final events; while the run
+waits it stays open with keep-alive comments.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+from ..execution.backend import RunStatus
+from ..graph.errors import InvalidInputError
+from .protocol import ApiRequest, ApiResponse
+
+KEEP_ALIVE_SECONDS = 15.0
+
+
+class StreamingBackend(Protocol):
+    """What the stream needs beyond the RunBackend port."""
+
+    async def get_status(self, instance_id: str) -> RunStatus:
+        """The run's status."""
+
+    async def run_events(self, instance_id: str, after_seq: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """Stored progress events with a sequence number above ``after_seq``."""
+
+    async def wait_for_progress(self, instance_id: str, timeout: float) -> None:
+        """Return when the run makes progress or ``timeout`` seconds pass."""
+
+
+async def run_stream(backend: StreamingBackend, request: ApiRequest) -> ApiResponse:
+    """The SSE response (404 for an unknown run before the stream starts)."""
+    instance_id = request.path_params["instance_id"]
+    await backend.get_status(instance_id)
+    start = request.headers.get("last-event-id") or request.query.get("after") or "0"
+    try:
+        after = int(start)
+    except ValueError:
+        raise InvalidInputError(f"Last-Event-ID must be an event sequence number, got '{start}'") from None
+    return ApiResponse(
+        status=200, media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        stream=_events(backend, instance_id, after),
+    )
+
+
+async def _events(backend: StreamingBackend, instance_id: str, after: int) -> AsyncIterator[bytes]:
+    while True:
+        status = await backend.get_status(instance_id)  # read before the events: none is missed
+        for seq, event in await backend.run_events(instance_id, after):
+            after = seq
+            yield _frame(str(event.get("type", "progress")), event, seq)
+        if status.finished:
+            yield _frame("end", {"status": status.status, "instance_id": instance_id}, None)
+            return
+        await backend.wait_for_progress(instance_id, KEEP_ALIVE_SECONDS)
+        yield b": keep-alive\n\n"
+
+
+def _frame(event: str, data: Any, seq: int | None) -> bytes:
+    head = f"id: {seq}\n" if seq is not None else ""
+    return f"{head}event: {event}\ndata: {json.dumps(data, separators=(',', ':'), default=str)}\n\n".encode()
+
+
+__all__ = ["StreamingBackend", "run_stream"]

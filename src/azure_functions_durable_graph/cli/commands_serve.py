@@ -1,0 +1,79 @@
+"""``durable-graph serve``: the HTTP API over the embedded engine, for the graphs of TARGET."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import sys
+from pathlib import Path
+
+from .common import add_target_argument, print_warning
+from .discovery import discover
+from .engine_session import add_db_argument, db_path
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
+    """Register the ``serve`` subcommand."""
+    parser = subparsers.add_parser(
+        "serve", help="serve the HTTP API locally on the embedded engine",
+        description="Load TARGET (default function_app.py), run the embedded SQLite engine and the "
+        "HTTP API in one process. Stops gracefully on Ctrl+C or SIGTERM; runs stay stored.",
+    )
+    add_target_argument(parser)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=7071, help="port (default 7071, as the Functions host)")
+    add_db_argument(parser)
+    parser.add_argument("--api-key", default=None,
+                        help="require this key (x-functions-key or Bearer); default: $DURABLE_GRAPH_API_KEY")
+    parser.add_argument("--prefix", default="/api", help="route prefix (default /api)")
+    parser.add_argument("--reload", action="store_true", help="restart when files in TARGET's folder change")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    """Serve until interrupted."""
+    import uvicorn
+
+    from ..api.server import ENV_API_KEY, ENV_DB, ENV_PREFIX, ENV_TARGET, build_local_app
+
+    api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
+    discovery = discover(args.target)  # load errors are reported before the server starts
+    registrations = [g.registration for g in discovery.graphs if g.registration is not None]
+    for graph in discovery.graphs:
+        if graph.error is not None:
+            print_warning(f"graph '{graph.graph_name}' is invalid and not served: {graph.error.message}")
+    if not _is_loopback(args.host) and api_key is None:
+        print_warning(f"binding to {args.host} without an API key: anyone who can reach it can run graphs")
+    base = f"http://{args.host}:{args.port}{args.prefix.rstrip('/')}"
+    print(f"durable-graph serving {', '.join(g.graph_name for g in discovery.graphs) or 'no graphs'}")
+    print(f"  API      {base}/")
+    print(f"  docs     {base}/docs")
+    print(f"  OpenAPI  {base}/openapi.json")
+    print(f"  database {db_path(args)}")
+    sys.stdout.flush()
+    if args.reload:
+        os.environ[ENV_TARGET] = str(Path(discovery.target).resolve()) if Path(discovery.target).exists() else discovery.target
+        os.environ[ENV_DB] = str(db_path(args))
+        os.environ[ENV_PREFIX] = args.prefix
+        if api_key:
+            os.environ[ENV_API_KEY] = api_key
+        folder = Path(discovery.target).resolve().parent if Path(discovery.target).exists() else Path.cwd()
+        uvicorn.run("azure_functions_durable_graph.api.server:app_from_environment", factory=True,
+                    host=args.host, port=args.port, reload=True, reload_dirs=[str(folder)], log_level="warning")
+        return 0
+    app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+__all__ = ["add_parser", "run"]
