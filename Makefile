@@ -14,10 +14,8 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 demo: install
-	$(BIN)/durable-graph validate examples/quick_example.py
-	$(BIN)/durable-graph validate examples/content_classifier.py
-	$(BIN)/durable-graph validate examples/support_agent.py
-	$(BIN)/durable-graph graph examples/support_agent.py --format mermaid
+	$(BIN)/durable-graph validate examples/function_app.py
+	$(BIN)/durable-graph serve examples/function_app.py --db .durable-graph/demo.db
 
 lint: install
 	$(BIN)/ruff check src tests examples bench
