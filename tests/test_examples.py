@@ -24,7 +24,16 @@ GRAPH_NAMES = {
 
 
 def test_every_example_file_is_covered() -> None:
-    assert sorted(p.stem for p in EXAMPLES_DIR.glob("*.py")) == sorted(EXAMPLE_NAMES)
+    files = sorted(p.stem for p in EXAMPLES_DIR.glob("*.py"))
+    assert files == sorted([*EXAMPLE_NAMES, "function_app"])
+
+
+def test_the_combined_app_registers_every_example_graph(monkeypatch: pytest.MonkeyPatch) -> None:
+    # As the CLI loads a file target: its folder first on sys.path, so sibling imports work.
+    monkeypatch.syspath_prepend(str(EXAMPLES_DIR))
+    module = load_example("function_app")
+    assert sorted(module.runtime.graph_names) == sorted(GRAPH_NAMES.values())
+    assert isinstance(module.app, LazyFunctionApp) and module.app.owner is module.runtime
 
 
 @pytest.mark.parametrize("name", EXAMPLE_NAMES)
