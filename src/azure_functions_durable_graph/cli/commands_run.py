@@ -31,6 +31,8 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     add_target_argument(parser)
     parser.add_argument("--graph", dest="graph_name", metavar="NAME", help="the graph to run")
+    parser.add_argument("--graph-version", metavar="VERSION",
+                        help="the version to run when TARGET defines several versions of the graph")
     parser.add_argument("--input", default="{}", metavar="JSON|@FILE", help="the run's input (default {})")
     parser.add_argument("--event", action="append", default=[], metavar="NAME=JSON",
                         help="an event to deliver (repeatable; buffered until a wait takes it)")
@@ -43,7 +45,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     """Run the graph; the exit code follows the final status."""
     discovery = discover(args.target)
-    chosen = select_graph(discovery, args.graph_name)
+    chosen = select_graph(discovery, args.graph_name, args.graph_version)
     if chosen.registration is None:
         from .common import print_invalid_graph
 
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2, default=str))
     else:
-        _print_outcome(status)
+        _print_outcome(status, args.target)
     return EXIT_BY_STATUS.get(status["status"], 4)
 
 
@@ -130,7 +132,7 @@ class Progress:
             self.stream.flush()
 
 
-def _print_outcome(status: dict[str, Any]) -> None:
+def _print_outcome(status: dict[str, Any], target: str | None) -> None:
     run_id = status["instance_id"]
     state = (status.get("output") or {}).get("state") if status["status"] == "completed" else None
     print(f"run {run_id}: {status['status']}")
@@ -139,7 +141,8 @@ def _print_outcome(status: dict[str, Any]) -> None:
     if status["status"] == "waiting":
         for wait in status["waiting_for"]:
             print(f"waiting for event '{wait['event']}' (node {wait['node']}); send it with:")
-            print(f"  durable-graph events send {run_id} {wait['event']} '{{...}}'")
+            where = f" --target {target}" if target else ""
+            print(f"  durable-graph events send {run_id} {wait['event']} '{{...}}'{where}")
     if status.get("error"):
         error = status["error"]
         print(f"error [{error.get('code')}]: {error.get('message')}")

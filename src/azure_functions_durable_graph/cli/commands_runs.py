@@ -46,7 +46,9 @@ def _with_engine(args: argparse.Namespace, target: str | None,
                  action: Callable[[Any, argparse.Namespace], Awaitable[int]]) -> int:
     from ..local.engine import LocalEngine
 
-    registrations = valid_registrations(target) if target is not None or action is _cancel else []
+    # Terminating needs no graph code; a graceful cancel of a parked run does (it is driven).
+    needs_graphs = target is not None or (action is _cancel and not getattr(args, "force", False))
+    registrations = valid_registrations(target) if needs_graphs else []
 
     async def main() -> int:
         engine = LocalEngine(db_path(args))

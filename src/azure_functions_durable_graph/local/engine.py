@@ -32,6 +32,7 @@ from ..graph.errors import (
 from ..graph.manifest import GraphManifest, canonical_json
 from ..graph.registration import GraphRegistration
 from .hooks import ProgressListener, StoreHooks
+from .ownership import EngineLock
 from .store.base import RunRecord, RunStore
 from .workers import DriveHandle, WorkerLoops
 
@@ -54,6 +55,8 @@ class LocalEngine:
         clock: Clock | None = None,
     ) -> None:
         self.store = _open_store(store)
+        path = getattr(self.store, "path", None)
+        self._lock = EngineLock(path) if isinstance(path, Path) else None
         self.clock = clock or SystemClock()
         self._registrations: dict[str, dict[str, GraphRegistration]] = {}
         self._by_hash: dict[str, GraphRegistration] = {}
@@ -91,7 +94,9 @@ class LocalEngine:
         await self.close()
 
     async def open(self) -> None:
-        """Start the workers, resume every unfinished run and start the timer loop."""
+        """Take the database, start the workers, resume unfinished runs, start the timer loop."""
+        if self._lock is not None:
+            self._lock.acquire()
         self._loop = asyncio.get_running_loop()
         self._workers = WorkerLoops(self._worker_count, concurrency=self._concurrency)
         self._running = True
@@ -115,6 +120,8 @@ class LocalEngine:
         if self._workers is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
         self.store.close()
+        if self._lock is not None:
+            self._lock.release()
 
     # -- registry --------------------------------------------------------------------------
     def register(self, registration: GraphRegistration) -> GraphRegistration:
