@@ -18,4 +18,4 @@ os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 def tests(session: nox.Session) -> None:
     """pytest on one interpreter."""
     session.install("-e", ".[dev]")
-    session.run("pytest", "-q", "-p", "no:cacheprovider", *session.posargs)
+    session.run("pytest", "-p", "no:cacheprovider", *session.posargs)

@@ -44,7 +44,7 @@ class Unauthorized(DurableGraphError):
 
 def create_app(
     backend: Any, catalog: GraphCatalog, *, prefix: str = "/api", api_key: str | None = None,
-    max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None,
+    max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None, ui: bool = True,
 ) -> Starlette:
     """A Starlette app serving the HTTP contract for ``backend`` (a RunBackend)."""
     handlers = ApiHandlers(backend, catalog, prefix=prefix)
@@ -67,6 +67,10 @@ def create_app(
                                             api_key=api_key, max_body=max_body), methods=[spec.method])
         for spec in ROUTES
     ]
+    if ui:  # the web inspector: GET / and its assets under /ui
+        from ..ui import ui_routes
+
+        routes += ui_routes(prefix)
 
     async def http_error(request: Request, exc: Exception) -> Response:
         status = exc.status_code if isinstance(exc, HTTPException) else 500

@@ -7,14 +7,18 @@ JSON error shape by the adapter.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 from ..execution.backend import RunBackend, RunStatus
 from ..graph.errors import DurableGraphError, InvalidInputError
 from ..graph.registration import GraphRegistration
 from .protocol import ApiRequest, ApiResponse, GraphCatalog
 
+# Ids travel in URLs and headers: a conservative alphabet keeps every run addressable.
+INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
 STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
 MAX_WAIT_SECONDS = 120.0
 START_KEYS = frozenset({"input", "instance_id", "metadata"})
@@ -80,8 +84,10 @@ class ApiHandlers:
                 f"graph '{graph}': unknown request field(s) {sorted(set(body) - START_KEYS)}; "
                 "send {input, instance_id, metadata}"
             )
-        if instance_id is not None and (not isinstance(instance_id, str) or not instance_id.strip()):
-            raise InvalidInputError(f"graph '{graph}': instance_id must be a non-empty string")
+        if instance_id is not None and (not isinstance(instance_id, str) or not INSTANCE_ID.fullmatch(instance_id)):
+            raise InvalidInputError(
+                f"graph '{graph}': instance_id must be 1-200 characters of letters, digits and . _ - : @"
+            )
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError(f"graph '{graph}': metadata must be a JSON object")
         wait = _float_query(request.query, "wait", 0.0, MAX_WAIT_SECONDS)
@@ -171,7 +177,7 @@ class ApiHandlers:
         return {**wait, "payload_schema": schema}
 
     def _run_url(self, instance_id: str) -> str:
-        return f"{self.prefix}/runs/{instance_id}"
+        return f"{self.prefix}/runs/{quote(instance_id, safe='')}"
 
 
 def _public_step(step: Mapping[str, Any]) -> dict[str, Any]:

@@ -145,23 +145,24 @@ def _hoist(components: dict[str, Any], graph: str, name: str, schema: dict[str, 
     """Put ``schema`` (and its ``$defs``) under components; returns the reference to it."""
     schema = copy.deepcopy(schema or {})
     base = f"{_safe(graph)}.{_safe(name)}"
+    # Each owner's $defs live under its own name, so equal def names never overwrite each other.
     for def_name, definition in schema.pop("$defs", {}).items():
-        components[f"{_safe(graph)}.{_safe(def_name)}"] = _rewrite_refs(definition, graph)
-    components[base] = _rewrite_refs(schema, graph)
+        components[f"{base}.defs.{_safe(def_name)}"] = _rewrite_refs(definition, base)
+    components[base] = _rewrite_refs(schema, base)
     return f"#/components/schemas/{base}"
 
 
-def _rewrite_refs(value: Any, graph: str) -> Any:
+def _rewrite_refs(value: Any, base: str) -> Any:
     if isinstance(value, dict):
         out = {}
         for key, item in value.items():
             if key == "$ref" and isinstance(item, str) and item.startswith("#/$defs/"):
-                out[key] = f"#/components/schemas/{_safe(graph)}.{_safe(item[len('#/$defs/'):])}"
+                out[key] = f"#/components/schemas/{base}.defs.{_safe(item[len('#/$defs/'):])}"
             else:
-                out[key] = _rewrite_refs(item, graph)
+                out[key] = _rewrite_refs(item, base)
         return out
     if isinstance(value, list):
-        return [_rewrite_refs(v, graph) for v in value]
+        return [_rewrite_refs(v, base) for v in value]
     return value
 
 

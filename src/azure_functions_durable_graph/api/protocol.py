@@ -32,9 +32,17 @@ class ApiRequest:
         if not self.body.strip():
             return empty
         try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise InvalidInputError(f"request body is not valid JSON: {exc}", code="INVALID_JSON") from None
+            value = json.loads(self.body, parse_constant=_reject_constant)
+            # Lone surrogates parse but cannot be stored or sent back as UTF-8.
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except (UnicodeError, ValueError, RecursionError) as exc:
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise InvalidInputError(f"request body is not valid JSON: {reason}", code="INVALID_JSON") from None
+        return value
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value (RFC 8259)")
 
 
 @dataclass

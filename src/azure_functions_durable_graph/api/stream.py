@@ -27,8 +27,17 @@ class StreamingBackend(Protocol):
     async def run_events(self, instance_id: str, after_seq: int = 0) -> list[tuple[int, dict[str, Any]]]:
         """Stored progress events with a sequence number above ``after_seq``."""
 
-    async def wait_for_progress(self, instance_id: str, timeout: float) -> None:
-        """Return when the run makes progress or ``timeout`` seconds pass."""
+    def begin_stream(self, instance_id: str) -> None:
+        """Start counting the run's progress for a stream."""
+
+    def end_stream(self, instance_id: str) -> None:
+        """Stop counting for this stream."""
+
+    def progress_version(self, instance_id: str) -> int:
+        """The run's progress counter."""
+
+    async def wait_for_progress(self, instance_id: str, timeout: float, since: int | None = None) -> None:
+        """Return when the counter moves past ``since`` or ``timeout`` seconds pass."""
 
 
 async def run_stream(backend: StreamingBackend, request: ApiRequest) -> ApiResponse:
@@ -48,16 +57,23 @@ async def run_stream(backend: StreamingBackend, request: ApiRequest) -> ApiRespo
 
 
 async def _events(backend: StreamingBackend, instance_id: str, after: int) -> AsyncIterator[bytes]:
-    while True:
-        status = await backend.get_status(instance_id)  # read before the events: none is missed
-        for seq, event in await backend.run_events(instance_id, after):
-            after = seq
-            yield _frame(str(event.get("type", "progress")), event, seq)
-        if status.finished:
-            yield _frame("end", {"status": status.status, "instance_id": instance_id}, None)
-            return
-        await backend.wait_for_progress(instance_id, KEEP_ALIVE_SECONDS)
-        yield b": keep-alive\n\n"
+    backend.begin_stream(instance_id)
+    try:
+        while True:
+            # The counter is read first: progress made while this pass writes wakes the wait.
+            seen = backend.progress_version(instance_id)
+            status = await backend.get_status(instance_id)  # before the events: none is missed
+            for seq, event in await backend.run_events(instance_id, after):
+                after = seq
+                yield _frame(str(event.get("type", "progress")), event, seq)
+            if status.finished:
+                yield _frame("end", {"status": status.status, "instance_id": instance_id}, None)
+                return
+            await backend.wait_for_progress(instance_id, KEEP_ALIVE_SECONDS, since=seen)
+            if backend.progress_version(instance_id) == seen:
+                yield b": keep-alive\n\n"
+    finally:
+        backend.end_stream(instance_id)
 
 
 def _frame(event: str, data: Any, seq: int | None) -> bytes:

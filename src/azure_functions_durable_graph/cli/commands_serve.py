@@ -12,6 +12,9 @@ from .common import add_target_argument, print_warning
 from .discovery import discover
 from .engine_session import add_db_argument, db_path
 
+# Open streams (SSE followers of waiting runs) get this long to end before shutdown goes on.
+GRACEFUL_SECONDS = 3
+
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     """Register the ``serve`` subcommand."""
@@ -60,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
             os.environ[ENV_API_KEY] = api_key
         folder = Path(discovery.target).resolve().parent if Path(discovery.target).exists() else Path.cwd()
         uvicorn.run("azure_functions_durable_graph.api.server:app_from_environment", factory=True,
-                    host=args.host, port=args.port, reload=True, reload_dirs=[str(folder)], log_level="warning")
+                    host=args.host, port=args.port, reload=True, reload_dirs=[str(folder)], log_level="warning",
+                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
         return 0
     app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
+                timeout_graceful_shutdown=GRACEFUL_SECONDS)
     return 0
 
 

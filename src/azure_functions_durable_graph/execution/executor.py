@@ -181,6 +181,8 @@ def validate_event_payload(registration: GraphRegistration, name: str, payload: 
     """The payload as its ``payload_model`` instance (InvalidInputError naming the event)."""
     model = registration.event_models.get(name)
     if model is None:
+        if name in registration.event_handlers and registration.event_handlers[name] is None:
+            _check_update_payload(registration, name, payload)
         return payload
     try:
         return model.model_validate(payload)
@@ -189,6 +191,16 @@ def validate_event_payload(registration: GraphRegistration, name: str, payload: 
             f"graph '{registration.graph_name}': payload of event '{name}' is invalid: {_first_error(exc)}",
             details=exc.errors(include_url=False, include_context=False),
         ) from None
+
+
+def _check_update_payload(registration: GraphRegistration, name: str, payload: Any) -> None:
+    """An event without a handler updates the state with its payload: an object of fields."""
+    where = f"graph '{registration.graph_name}': event '{name}' has no handler, so its payload is the state update;"
+    if not isinstance(payload, Mapping):
+        raise InvalidInputError(f"{where} it must be a JSON object, got {type(payload).__name__}")
+    unknown = [k for k in payload if k not in registration.state_model.model_fields]
+    if unknown:
+        raise InvalidInputError(f"{where} unknown field(s) {unknown}")
 
 
 def normalize_update(registration: GraphRegistration, node: str, raw: Any) -> dict[str, Any]:

@@ -76,6 +76,7 @@ class LocalEngine:
         self._waiters: dict[str, int] = {}
         self._streams: dict[str, int] = {}
         self._stream_events: dict[str, asyncio.Event] = {}
+        self._progress_version: dict[str, int] = {}
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_wake = asyncio.Event()
         self._running = False
@@ -317,19 +318,39 @@ class LocalEngine:
         self.store.get_run(instance_id)
         return self.store.list_events(instance_id, after_seq)
 
-    async def wait_for_progress(self, instance_id: str, timeout: float) -> None:
-        """Return when the run records progress (or its drive ends), or after ``timeout``."""
-        progressed = self._stream_events.setdefault(instance_id, asyncio.Event())
+    def begin_stream(self, instance_id: str) -> None:
+        """A stream follows the run: count its progress from now on (see wait_for_progress)."""
         self._streams[instance_id] = self._streams.get(instance_id, 0) + 1
-        try:
+        self._stream_events.setdefault(instance_id, asyncio.Event())
+        self._progress_version.setdefault(instance_id, 0)
+
+    def end_stream(self, instance_id: str) -> None:
+        """The stream is gone; forget the run's progress bookkeeping when it was the last."""
+        self._streams[instance_id] -= 1
+        if not self._streams[instance_id]:
+            del self._streams[instance_id]
+            self._stream_events.pop(instance_id, None)
+            self._progress_version.pop(instance_id, None)
+
+    def progress_version(self, instance_id: str) -> int:
+        """A counter of the run's progress while it is streamed."""
+        return self._progress_version.get(instance_id, 0)
+
+    async def wait_for_progress(self, instance_id: str, timeout: float, since: int | None = None) -> None:
+        """Return once the progress counter moves past ``since`` (at once if it already has),
+        or after ``timeout`` seconds."""
+        progressed = self._stream_events.setdefault(instance_id, asyncio.Event())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while since is None or self.progress_version(instance_id) == since:
             progressed.clear()
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(progressed.wait(), timeout)
-        finally:
-            self._streams[instance_id] -= 1
-            if not self._streams[instance_id]:
-                del self._streams[instance_id]
-                self._stream_events.pop(instance_id, None)
+                await asyncio.wait_for(progressed.wait(), remaining)
+            if since is None:
+                return
 
     # -- catalog (what the HTTP layer lists) -----------------------------------------------
     def versions(self, graph_name: str) -> list[str]:
@@ -449,6 +470,8 @@ class LocalEngine:
         self._call_in_api_loop(lambda: self._set_changed(instance_id))
 
     def _set_changed(self, instance_id: str) -> None:
+        if instance_id in self._progress_version:
+            self._progress_version[instance_id] += 1
         for events in (self._changed, self._stream_events):
             event = events.get(instance_id)
             if event is not None:
