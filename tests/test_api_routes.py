@@ -7,6 +7,7 @@ is checked for the package's one error shape and for leaks (tracebacks, Durable 
 
 from __future__ import annotations
 
+import asyncio
 import re
 import threading
 import time
@@ -536,6 +537,21 @@ def test_non_object_payload_for_handlerless_event_is_400(client: TestClient) -> 
     run = start(client, "wait_event", {}, wait=5).json()
     assert run["status"] == "waiting"
     assert_error(client.post(f"/api/runs/{run['instance_id']}/events/go", json=[1, 2]), 400, "INVALID_INPUT")
+    error = assert_error(client.post(f"/api/runs/{run['instance_id']}/events/go", json={"colour": 1}), 400,
+                         "INVALID_INPUT")
+    assert "colour" in error["message"]
+    time.sleep(0.2)
+    assert client.get(f"/api/runs/{run['instance_id']}").json()["status"] == "waiting"
+    assert client.post(f"/api/runs/{run['instance_id']}/events/go", json={"x": 7}).status_code == 202
+    done = poll(client, run["instance_id"], lambda r: r["status"] == "completed")
+    assert done["output"]["state"]["x"] == 7
+
+
+def test_mistyped_payload_for_handlerless_event_is_400(client: TestClient) -> None:
+    run = start(client, "wait_event", {}, wait=5).json()
+    error = assert_error(client.post(f"/api/runs/{run['instance_id']}/events/go", json={"x": "seven"}), 400,
+                         "INVALID_INPUT")
+    assert [tuple(d["loc"]) for d in error["details"]] == [("x",)]
     time.sleep(0.2)
     assert client.get(f"/api/runs/{run['instance_id']}").json()["status"] == "waiting"
 
@@ -628,7 +644,10 @@ def test_non_standard_json_constants_are_400(client: TestClient) -> None:
     assert_error(response, 400, "INVALID_JSON")
 
 
-@pytest.mark.parametrize("instance_id", ["a/b", "\u65e5\u672c-1"])
+@pytest.mark.parametrize("instance_id", [
+    "a/b", "a b", "a?b", "a#b", "a\nb", "\u65e5\u672c-1", "x" * 1000, "order-1.2:tenant@eu_west",
+    "..", ".",
+])
 def test_any_accepted_instance_id_is_reachable(client: TestClient, instance_id: str) -> None:
     response = start(client, "my_graph", {"input": {"message": "m"}, "instance_id": instance_id})
     if response.status_code == 400:
@@ -637,6 +656,35 @@ def test_any_accepted_instance_id_is_reachable(client: TestClient, instance_id: 
     location = response.headers["location"]
     assert location == f"/api/runs/{quote(instance_id, safe='')}"
     assert client.get(location).json()["instance_id"] == instance_id
+
+
+def test_plain_instance_ids_are_accepted(client: TestClient) -> None:
+    for instance_id in ("order-1.2:tenant@eu_west", "A", "0" * 64):
+        response = start(client, "my_graph", {"input": {"message": "m"}, "instance_id": instance_id})
+        assert response.status_code == 202, response.text
+        assert client.get(response.headers["location"]).json()["instance_id"] == instance_id
+
+
+# --- the app's lifespan -------------------------------------------------------------------------
+
+
+def test_lifespan_leaves_no_pending_tasks(tmp_path: Path) -> None:
+    async def serve_once() -> list[str]:
+        app = build_local_app([build_defaults()], db=tmp_path / "l.db")
+        async with app.router.lifespan_context(app):
+            await asyncio.sleep(0.05)
+        current = asyncio.current_task()
+        return [repr(t.get_coro()) for t in asyncio.all_tasks() if t is not current]
+
+    assert asyncio.run(serve_once()) == []
+
+
+def test_the_app_can_be_served_twice(tmp_path: Path) -> None:
+    app = build_local_app([build_defaults()], db=tmp_path / "twice.db")
+    with TestClient(app) as client:
+        first = client.post("/api/graphs/defaults/runs?wait=5").json()["instance_id"]
+    with TestClient(app) as client:
+        assert client.get(f"/api/runs/{first}").json()["status"] == "completed"
 
 
 # --- API key ------------------------------------------------------------------------------------
@@ -649,8 +697,10 @@ def _concrete(path: str) -> str:
 def test_api_key_is_required_except_health(tmp_path: Path, gate: threading.Event) -> None:
     with serve(tmp_path / "k.db", gate, api_key="k") as client:
         assert client.get("/api/health").status_code == 200
-        protected = [(r.method, "/api" + _concrete(r.path)) for r in ROUTES if r.path != "/health"]
-        assert len(protected) == len(ROUTES) - 1
+        # /health and /docs (a page with no data; it sends the key it asks for) are public.
+        protected = [(r.method, "/api" + _concrete(r.path)) for r in ROUTES if not r.public]
+        assert {r.path for r in ROUTES if r.public} == {"/health", "/docs"}
+        assert len(protected) == len(ROUTES) - 2
         for method, path in protected:
             error = assert_error(client.request(method, path), 401, "UNAUTHORIZED")
             assert "key" in error["message"]

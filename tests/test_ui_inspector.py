@@ -7,6 +7,7 @@ drive the page the way a user does: by labels, roles and keyboard. Every wait is
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from collections.abc import Iterator
@@ -14,7 +15,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ui_helpers import EXAMPLES_APP, UI_TIMEOUT_MS, browser_missing, chromium, new_page, serve, start_support_run
+
+from ui_helpers import (
+    EXAMPLES_APP,
+    UI_TIMEOUT_MS,
+    browser_missing,
+    chromium,
+    new_page,
+    serve,
+    start_support_run,
+)
 
 _missing = browser_missing()
 if _missing:
@@ -42,6 +52,84 @@ def explode(state: BoomState) -> dict:
 builder = ManifestBuilder(graph_name="boom_graph", state_model=BoomState)
 builder.set_entrypoint("explode")
 builder.add_node("explode", explode, terminal=True)
+runtime = DurableGraphApp()
+runtime.register_registration(builder.build())
+app = runtime.function_app
+'''
+
+# fan-out, a join, an error route, a self loop, typed fields and add/extend/union reducers
+FEATURES_GRAPH = '''
+import operator
+from enum import Enum
+from typing import Annotated
+
+from pydantic import BaseModel
+
+from azure_functions_durable_graph import DurableGraphApp, ManifestBuilder, RouteDecision, reducers
+
+
+class Color(str, Enum):
+    red = "red"
+    green = "green"
+
+
+class Point(BaseModel):
+    x: int = 0
+    y: int = 0
+
+
+class FeatureState(BaseModel):
+    label: str
+    color: Color = Color.red
+    weights: list[int] = []
+    origin: Point = Point()
+    total: Annotated[int, operator.add] = 0
+    items: Annotated[list[str], reducers.extend] = []
+    tags: Annotated[list[str], reducers.union] = []
+    rounds: int = 0
+
+
+def split(state: FeatureState) -> dict:
+    return {"items": ["split"], "total": 1}
+
+
+def left(state: FeatureState) -> dict:
+    return {"items": ["left"], "total": 10, "tags": ["l", "shared"]}
+
+
+def right(state: FeatureState) -> dict:
+    return {"items": ["right"], "total": 100, "tags": ["r", "shared"]}
+
+
+def merge(state: FeatureState) -> dict:
+    return {"items": ["merge"]}
+
+
+def loop(state: FeatureState) -> dict:
+    return {"rounds": state.rounds + 1, "total": 1000}
+
+
+def again(state: FeatureState) -> RouteDecision:
+    return RouteDecision.next("loop" if state.rounds < 2 else "finish")
+
+
+def finish(state: FeatureState) -> dict:
+    return {"items": ["finish"]}
+
+
+def recover(state: FeatureState) -> dict:
+    return {"items": ["recovered"]}
+
+
+builder = ManifestBuilder(graph_name="features", state_model=FeatureState)
+builder.set_entrypoint("split")
+builder.add_node("split", split, next_node=["left", "right"])
+builder.add_node("left", left, next_node="merge", on_error="recover")
+builder.add_node("right", right, next_node="merge")
+builder.add_node("merge", merge, next_node="loop", join=True)
+builder.add_node("loop", loop, route=again, route_targets=["loop", "finish"])
+builder.add_node("finish", finish, terminal=True)
+builder.add_node("recover", recover, terminal=True)
 runtime = DurableGraphApp()
 runtime.register_registration(builder.build())
 app = runtime.function_app
@@ -138,6 +226,9 @@ def test_cancel_a_waiting_run_with_a_reason(page: Any, examples: Any) -> None:
     expect(page.locator(".banner-waiting")).to_have_count(0)
     expect(page.locator(".cancel-box")).to_be_hidden()
     assert examples.call("GET", f"/runs/{run['instance_id']}")["status"] == "cancelled"
+    # opened later, the page reads the reason from the run's progress events
+    page.reload()
+    expect(page.locator("#run-cancelled")).to_contain_text("duplicate ticket")
 
 
 def test_failed_run_shows_its_error(page: Any, tmp_path: Path) -> None:
@@ -267,3 +358,48 @@ def test_narrow_window_has_no_horizontal_scroll(browser: Any, examples: Any) -> 
         assert not narrow.js_errors
     finally:
         narrow.context.close()
+
+
+def test_diagram_features_typed_form_fields_and_state_replay(page: Any, tmp_path: Path) -> None:
+    module = tmp_path / "features_app.py"
+    module.write_text(FEATURES_GRAPH)
+    with serve(module, tmp_path) as served:
+        page.goto(f"{served.base}/#/graphs/features")
+        svg = page.locator("svg.diagram-svg")
+        expect(svg.locator('g.node-join[data-node="merge"]')).to_have_count(1)
+        expect(svg.locator('path.edge-error[data-source="left"][data-target="recover"]')).to_have_count(1)
+        expect(svg.locator('path[data-source="loop"][data-target="loop"]')).to_have_count(1)
+        expect(svg.locator('path.edge-static[data-source="split"]')).to_have_count(2)
+        overlaps = page.evaluate("""() => {
+            const boxes = [...document.querySelectorAll("svg.diagram-svg g.node")].map((g) => g.getBBox());
+            let count = 0;
+            for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+                const a = boxes[i], b = boxes[j];
+                if (a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height) count++;
+            }
+            return count;
+        }""")
+        assert overlaps == 0
+
+        page.get_by_role("link", name="Start a run of features").click()
+        page.get_by_label("Label").fill("typed")
+        page.get_by_label("Color").select_option("green")
+        page.get_by_label("Weights").fill("1\n2\n3")
+        expect(page.get_by_label("Origin")).to_have_class(re.compile(r"\bcode\b"))  # nested model: JSON
+        page.get_by_label("Origin").fill('{"x": 1, "y": 2}')
+        page.get_by_role("button", name="Start run").click()
+        expect(page.locator("#run-status")).to_have_text("completed")
+        run = served.call("GET", f"/runs/{page.url.rsplit('/', 1)[-1]}")
+        assert run["input"]["color"] == "green"
+        assert run["input"]["weights"] == [1, 2, 3]
+        assert run["input"]["origin"] == {"x": 1, "y": 2}
+        assert run["input"]["total"] == 0  # left empty: the default applies
+
+        # the state rebuilt in the browser from input + updates matches the engine's
+        last = page.locator(".timeline > li").last
+        last.locator("summary").first.click()
+        last.locator(".state-after > summary").click()
+        replayed = json.loads(last.locator(".state-after pre").inner_text())
+        assert replayed == run["output"]["state"]
+        expect(page.locator('g.node[data-node="merge"]')).to_have_attribute("data-state", re.compile(r"\bvisited\b"))
+        expect(page.locator('g.node[data-node="recover"]')).to_have_attribute("data-state", "")

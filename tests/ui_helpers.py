@@ -192,7 +192,9 @@ def write_screenshots(out_dir: Path = SCREENSHOTS_DIR, workdir: Path | None = No
             page.screenshot(path=str(path), full_page=True)
             written.append(path)
 
+            served.call("POST", "/graphs/support_agent/runs", {"input": {"ticket": "Where is my refund?"}})
             page.goto(f"{served.base}/#/runs")
+            expect(page.get_by_text("waiting for approval at draft_reply")).to_be_visible()
             expect(page.locator(".runs-table tbody tr").first).to_be_visible()
             path = out_dir / "runs.png"
             page.screenshot(path=str(path), full_page=True)

@@ -18,7 +18,7 @@ from ..graph.registration import GraphRegistration
 from .protocol import ApiRequest, ApiResponse, GraphCatalog
 
 # Ids travel in URLs and headers: a conservative alphabet keeps every run addressable.
-INSTANCE_ID = re.compile(r"[A-Za-z0-9._:@-]{1,200}")
+INSTANCE_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._:@-]{1,200}")  # not "." or ".." (URL dot segments)
 STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
 MAX_WAIT_SECONDS = 120.0
 START_KEYS = frozenset({"input", "instance_id", "metadata"})

@@ -31,7 +31,7 @@ RUN = {"type": "object", "required": ["instance_id", "graph_name", "status", "ru
     "runtime_status": {"type": "string"}, "custom_status": ANY_JSON,
     "current_nodes": {"type": "array", "items": {"type": "string"}},
     "waiting_for": {"type": "array", "items": {"type": "object"}}, "step": {"type": "integer"},
-    "input": ANY_JSON, "output": ANY_JSON, "error": ANY_JSON, "metadata": ANY_JSON,
+    "input": ANY_JSON, "output": ANY_JSON, "error": ANY_JSON, "metadata": ANY_JSON, "cancel": ANY_JSON,
     "created_at": {"type": "number"}, "updated_at": {"type": "number"}, "urls": OBJECT,
 }}
 COMPONENTS: dict[str, Any] = {
@@ -188,12 +188,18 @@ input{font-family:monospace}
 </style></head><body>
 <h1>durable-graph HTTP API</h1>
 <p>Machine-readable: <a href="__OPENAPI_URL__"><code>__OPENAPI_URL__</code></a>.
-<label>API key (if the server needs one): <input id="key" type="password" autocomplete="off"></label></p>
+<label>API key (if the server needs one): <input id="key" type="password" autocomplete="off">
+<button type="button" id="reload">Load</button></label></p>
 <div id="ops">Loading…</div>
 <script>
 const esc = s => String(s).replace(/[&<>"]/g, c => ({'&':'&amp;','<':'&lt;','>':'&gt;','"':'&quot;'}[c]));
+function keyHeaders() {
+  const key = document.getElementById('key').value; return key ? {'x-functions-key': key} : {};
+}
 async function load() {
-  const doc = await (await fetch('__OPENAPI_URL__')).json();
+  const res = await fetch('__OPENAPI_URL__', {headers: keyHeaders()});
+  if (res.status === 401) { document.getElementById('ops').textContent = 'Enter the API key, then press Load.'; return; }
+  const doc = await res.json();
   const root = document.getElementById('ops'); root.innerHTML = '';
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
@@ -222,6 +228,7 @@ async function load() {
     }
   }
 }
+document.getElementById('reload').addEventListener('click', () => load());
 load().catch(e => { document.getElementById('ops').textContent = 'Could not load the API description: ' + e; });
 </script></body></html>
 """

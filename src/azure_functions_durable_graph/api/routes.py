@@ -26,7 +26,7 @@ ROUTES: tuple[RouteSpec, ...] = (
     RouteSpec("GET", "/health", "health", "Liveness and registered graphs", "service",
               response="Health", public=True),
     RouteSpec("GET", "/openapi.json", "openapi", "This OpenAPI document", "service"),
-    RouteSpec("GET", "/docs", "docs", "API documentation page (works offline)", "service"),
+    RouteSpec("GET", "/docs", "docs", "API documentation page (works offline)", "service", public=True),
     RouteSpec("GET", "/graphs", "list_graphs", "List registered graphs", "graphs", response="GraphList"),
     RouteSpec("GET", "/graphs/{graph}", "get_graph", "A graph: manifest, Mermaid, JSON Schemas, versions",
               "graphs", response="GraphDetail", errors=(404,),

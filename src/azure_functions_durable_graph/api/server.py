@@ -37,7 +37,9 @@ def build_local_app(
         try:
             yield
         finally:
-            await local.close()  # runs stay stored and resume on the next start
+            # Runs stay stored and resume on the next start; the store stays usable so the
+            # same app object can be served again (tests, reloads).
+            await local.close(close_store=False)
 
     return create_app(local, local, prefix=prefix, api_key=api_key, max_body=max_body, lifespan=lifespan)
 

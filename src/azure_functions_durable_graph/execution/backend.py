@@ -39,6 +39,7 @@ class RunStatus:
     updated_at: float
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
+    cancel: dict[str, Any] | None = None  # {"reason", "terminated"?} once a cancel was asked
 
     @property
     def runtime_status(self) -> str:
@@ -67,6 +68,7 @@ class RunStatus:
             "output": self.output,
             "error": self.error,
             "metadata": self.metadata,
+            "cancel": self.cancel,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
         }

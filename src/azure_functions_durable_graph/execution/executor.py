@@ -12,7 +12,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 from pydantic_core import to_jsonable_python
 
 from ..graph.errors import (
@@ -198,9 +198,19 @@ def _check_update_payload(registration: GraphRegistration, name: str, payload: A
     where = f"graph '{registration.graph_name}': event '{name}' has no handler, so its payload is the state update;"
     if not isinstance(payload, Mapping):
         raise InvalidInputError(f"{where} it must be a JSON object, got {type(payload).__name__}")
-    unknown = [k for k in payload if k not in registration.state_model.model_fields]
+    fields = registration.state_model.model_fields
+    unknown = [k for k in payload if k not in fields]
     if unknown:
         raise InvalidInputError(f"{where} unknown field(s) {unknown}")
+    for key, value in payload.items():
+        if registration.manifest.reducers.get(key, REPLACE) != REPLACE:
+            continue  # a reducer's update is an item or a delta, not a whole field value
+        try:
+            TypeAdapter(fields[key].annotation or Any).validate_python(value)
+        except ValidationError as exc:
+            details = [{**e, "loc": (key, *e.get("loc", ()))}
+                       for e in exc.errors(include_url=False, include_context=False)]
+            raise InvalidInputError(f"{where} field '{key}': {_first_error(exc)}", details=details) from None
 
 
 def normalize_update(registration: GraphRegistration, node: str, raw: Any) -> dict[str, Any]:

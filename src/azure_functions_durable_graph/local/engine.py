@@ -104,8 +104,11 @@ class LocalEngine:
         self._resume_unfinished()
         self._timer_task = asyncio.ensure_future(self._timer_loop())
 
-    async def close(self) -> None:
-        """Stop driving (runs stay stored as they are and resume on the next open)."""
+    async def close(self, *, close_store: bool = True) -> None:
+        """Stop driving (runs stay stored as they are and resume on the next open).
+
+        With ``close_store=False`` the engine can be opened again (an app served twice).
+        """
         self._running = False
         with self._sched_lock:
             drives = list(self._drives.values())
@@ -120,7 +123,9 @@ class LocalEngine:
                 await self._timer_task
         if self._workers is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
-        self.store.close()
+            self._workers = None
+        if close_store:
+            self.store.close()
         if self._lock is not None:
             self._lock.release()
 
@@ -454,9 +459,11 @@ class LocalEngine:
             self._timer_wake.clear()
             sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))
             waker = asyncio.ensure_future(self._timer_wake.wait())
-            await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
-            sleeper.cancel()
-            waker.cancel()
+            try:
+                await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when the loop itself is cancelled by close()
+                sleeper.cancel()
+                waker.cancel()
 
     def _progress(self, instance_id: str, seq: int, events: list[dict[str, Any]]) -> None:
         # Waiters are woken when a drive ends (finished or parked); streams on every step.
@@ -520,7 +527,7 @@ def _status(record: RunRecord) -> RunStatus:
         graph_hash=record.graph_hash, status=record.status, step=int(record.snapshot.get("step", 0)),
         current_nodes=current, waiting_for=waits, input=record.input, output=record.output,
         error=record.error, created_at=record.created_at, updated_at=record.updated_at,
-        metadata=record.metadata, parent_id=record.parent_id,
+        metadata=record.metadata, parent_id=record.parent_id, cancel=record.snapshot.get("cancel"),
     )
 
 

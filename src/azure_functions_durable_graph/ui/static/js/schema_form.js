@@ -88,6 +88,11 @@ export function typeLabel(schema, root) {
   return schema.type || "any";
 }
 
+/** "review_comment" -> "Review Comment" (as pydantic titles fields). */
+export function humanize(name) {
+  return String(name).split(/[_\s]+/).filter(Boolean).map((w) => w[0].toUpperCase() + w.slice(1)).join(" ") || String(name);
+}
+
 function defaultText(value) {
   return typeof value === "string" ? value : JSON.stringify(value);
 }
@@ -99,7 +104,8 @@ function buildField(name, propertySchema, { root, required, idPrefix }) {
   const descId = `${id}-desc`;
   const errorId = `${id}-error`;
   const hasDefault = Object.prototype.hasOwnProperty.call(schema, "default");
-  const title = schema.title || name;
+  // the property's own title; a $ref'd model's title names its type, not this field
+  const title = (propertySchema && propertySchema.title) || humanize(name);
   const field = { name, kind, schema, nullable, required, id, dirty: false };
   let control;
   let options = [];

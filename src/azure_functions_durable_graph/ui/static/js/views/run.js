@@ -397,14 +397,16 @@ export async function runView({ root, params, signal, setTitle }) {
     const source = new EventSource(apiUrl(`${base}/stream`));
     signal.addEventListener("abort", () => source.close());
     const done = () => source.close();
-    source.addEventListener("run_cancelled", (event) => {
+    const onCancelled = (event) => {
       try {
         cancelReason = JSON.parse(event.data).reason || null;
       } catch {
         cancelReason = null;
       }
       renderNote();
-    });
+    };
+    source.addEventListener("run_cancelled", onCancelled);
+    source.addEventListener("run_terminated", onCancelled);
     source.addEventListener("end", done);
     source.addEventListener("error", done);
   }
