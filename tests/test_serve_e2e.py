@@ -200,3 +200,38 @@ def test_sigint_stops_the_server_with_an_open_stream(tmp_path: Path) -> None:
         assert opened.wait(STARTUP_SECONDS)
         assert server.interrupt() == 0
         reader.join(EXIT_SECONDS)
+
+
+def test_stream_follows_a_live_run_over_a_real_socket(tmp_path: Path) -> None:
+    """Events arrive as they happen (before and after the wait) and the stream ends itself."""
+    target = str((EXAMPLES_DIR / "support_agent.py").resolve())
+    with serving([target, "--db", str(tmp_path / "l.db")], tmp_path, tmp_path / "serve.log") as server:
+        server.wait_ready()
+        run = server.http.post("/api/graphs/support_agent/runs?wait=5", json={"ticket": "Late"}).json()
+        assert run["status"] == "waiting"
+        events: list[str] = []
+        saw_wait = threading.Event()
+        ended = threading.Event()
+
+        def follow() -> None:
+            url = f"{server.base}/api/runs/{run['instance_id']}/stream"
+            with httpx.stream("GET", url, timeout=30.0) as response:
+                for line in response.iter_lines():
+                    if line.startswith("event: "):
+                        events.append(line[len("event: "):])
+                        if events[-1] == "waiting":
+                            saw_wait.set()
+                        if events[-1] == "end":
+                            ended.set()
+                            return
+
+        reader = threading.Thread(target=follow, daemon=True)
+        reader.start()
+        assert saw_wait.wait(STARTUP_SECONDS), events  # delivered while the stream stays open
+        sent = server.http.post(f"/api/runs/{run['instance_id']}/events/approval",
+                                json={"approved": True, "reviewer": "ana"})
+        assert sent.status_code == 202
+        assert ended.wait(STARTUP_SECONDS), events
+        reader.join(EXIT_SECONDS)
+        assert events[:4] == ["run_started", "step_started", "task_completed", "waiting"]
+        assert events[-2:] == ["run_completed", "end"] and "event_received" in events
