@@ -14,12 +14,11 @@ import contextlib
 import logging
 import threading
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..core import FINISHED, apply_cancel, compile_manifest
-from ..execution.backend import RunStatus, status_from_snapshot
+from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver, new_state
 from ..execution.executor import validate_event_payload
@@ -33,14 +32,15 @@ from ..graph.manifest import GraphManifest, canonical_json
 from ..graph.registration import GraphRegistration
 from .hooks import ProgressListener, StoreHooks
 from .ownership import EngineLock
+from .records import DEFAULT_DB, ensure_not_finished, open_store, run_status, task_index
 from .store.base import RunRecord, RunStore
+from .watchers import RunWatchers
 from .workers import DriveHandle, WorkerLoops
 
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_SECONDS = 1.0  # real seconds between write-ahead-log checkpoints
 
-DEFAULT_DB = Path(".durable-graph") / "runs.db"
 
 
 class LocalEngine:
@@ -54,7 +54,7 @@ class LocalEngine:
         self, store: RunStore | str | Path | None = None, *, concurrency: int = 64, workers: int = 8,
         clock: Clock | None = None,
     ) -> None:
-        self.store = _open_store(store)
+        self.store = open_store(store)
         path = getattr(self.store, "path", None)
         self._lock = EngineLock(path) if isinstance(path, Path) else None
         self.clock = clock or SystemClock()
@@ -71,12 +71,8 @@ class LocalEngine:
         self.driver = RunDriver(clock=self.clock, hooks=self.hooks, park_on_timers=True)
         self._active: dict[str, ActiveRun] = {}
         self._drives: dict[str, DriveHandle] = {}
+        self._watchers = RunWatchers()
         self._tokens: dict[str, object] = {}
-        self._changed: dict[str, asyncio.Event] = {}
-        self._waiters: dict[str, int] = {}
-        self._streams: dict[str, int] = {}
-        self._stream_events: dict[str, asyncio.Event] = {}
-        self._progress_version: dict[str, int] = {}
         self._timer_task: asyncio.Task[None] | None = None
         self._timer_wake = asyncio.Event()
         self._running = False
@@ -98,7 +94,7 @@ class LocalEngine:
         """Take the database, start the workers, resume unfinished runs, start the timer loop."""
         if self._lock is not None:
             self._lock.acquire()
-        self._loop = asyncio.get_running_loop()
+        self._watchers.loop = asyncio.get_running_loop()
         self._workers = WorkerLoops(self._worker_count, concurrency=self._concurrency)
         self._running = True
         self._resume_unfinished()
@@ -189,7 +185,7 @@ class LocalEngine:
         existing = self.store.find_run(instance_id)
         if existing is not None:
             if existing.graph_name == graph and canonical_json(existing.input) == canonical_json(state):
-                return _status(existing)
+                return run_status(existing)
             raise RunConflictError(
                 f"run '{instance_id}' already exists with a different graph or input",
                 details={"instance_id": instance_id},
@@ -209,31 +205,17 @@ class LocalEngine:
 
     async def get_status(self, instance_id: str) -> RunStatus:
         """The stored status of a run (RunNotFoundError when unknown)."""
-        return _status(self.store.get_run(instance_id))
+        return run_status(self.store.get_run(instance_id))
 
     async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
         """Until the run finishes or waits for an event, or ``timeout`` (real seconds) passes."""
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        changed = self._changed.setdefault(instance_id, asyncio.Event())
-        self._waiters[instance_id] = self._waiters.get(instance_id, 0) + 1
-        try:
-            while True:
-                changed.clear()  # before reading: a change after the read sets it again
-                status = await self.get_status(instance_id)
-                if status.finished or (status.status == "waiting" and instance_id not in self._drives):
-                    return status
-                remaining = None if deadline is None else deadline - loop.time()
-                if remaining is not None and remaining <= 0:
-                    return status
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(changed.wait(), remaining)
-        finally:
-            self._waiters[instance_id] -= 1
-            if not self._waiters[instance_id]:
-                # No waiter left: nothing is kept for this run (parked runs cost no memory).
-                del self._waiters[instance_id]
-                self._changed.pop(instance_id, None)
+
+        async def settled() -> tuple[bool, RunStatus]:
+            status = await self.get_status(instance_id)
+            parked = status.status == "waiting" and instance_id not in self._drives
+            return status.finished or parked, status
+
+        return await self._watchers.wait_until(instance_id, settled, timeout)
 
     async def raise_event(self, instance_id: str, event_name: str, payload: Any = None, *,
                           event_id: str | None = None) -> str:
@@ -245,7 +227,7 @@ class LocalEngine:
                 f"graph '{record.graph_name}' does not declare event '{event_name}' (run '{instance_id}')",
                 details={"graph": record.graph_name, "event": event_name},
             )
-        _ensure_not_finished(record, f"raise event '{event_name}'")
+        ensure_not_finished(record, f"raise event '{event_name}'")
         registration = self._by_hash.get(record.graph_hash) or self._latest(record.graph_name)
         if registration is None:
             raise GraphNotFoundError(
@@ -267,7 +249,7 @@ class LocalEngine:
     async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Graceful cancel: waiting runs at once, running ones at their next step boundary."""
         record = self.store.get_run(instance_id)
-        _ensure_not_finished(record, "cancel")
+        ensure_not_finished(record, "cancel")
         with self._sched_lock:
             active = self._active.get(instance_id)
             if active is not None and instance_id in self._drives:
@@ -287,7 +269,7 @@ class LocalEngine:
     async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Hard stop: the drive is abandoned and the run is recorded cancelled at once."""
         record = self.store.get_run(instance_id)
-        _ensure_not_finished(record, "terminate")
+        ensure_not_finished(record, "terminate")
         with self._sched_lock:
             drive = self._drives.pop(instance_id, None)
         if drive is not None:
@@ -308,14 +290,14 @@ class LocalEngine:
         """Runs newest first: filters ``graph_name``, ``status``, ``created_after``/``before``,
         ``limit``, ``cursor``."""
         records, cursor = self.store.list_runs(**filters)
-        return [_status(r) for r in records], cursor
+        return [run_status(r) for r in records], cursor
 
     async def history(self, instance_id: str) -> list[dict[str, Any]]:
         """Executed steps of a run, oldest first."""
         self.store.get_run(instance_id)
         rows = [row.to_dict() for row in self.store.history(instance_id)]
         # Within a superstep, list tasks in creation order (threads may finish in any order).
-        rows.sort(key=lambda r: (r["step"], _task_index(r["task_id"]), r["attempt"]))
+        rows.sort(key=lambda r: (r["step"], task_index(r["task_id"]), r["attempt"]))
         return rows
 
     async def run_events(self, instance_id: str, after_seq: int = 0) -> list[tuple[int, dict[str, Any]]]:
@@ -324,38 +306,20 @@ class LocalEngine:
         return self.store.list_events(instance_id, after_seq)
 
     def begin_stream(self, instance_id: str) -> None:
-        """A stream follows the run: count its progress from now on (see wait_for_progress)."""
-        self._streams[instance_id] = self._streams.get(instance_id, 0) + 1
-        self._stream_events.setdefault(instance_id, asyncio.Event())
-        self._progress_version.setdefault(instance_id, 0)
+        """A stream follows the run: every step of it is signalled from now on."""
+        self._watchers.begin_stream(instance_id)
 
     def end_stream(self, instance_id: str) -> None:
-        """The stream is gone; forget the run's progress bookkeeping when it was the last."""
-        self._streams[instance_id] -= 1
-        if not self._streams[instance_id]:
-            del self._streams[instance_id]
-            self._stream_events.pop(instance_id, None)
-            self._progress_version.pop(instance_id, None)
+        """The stream is gone."""
+        self._watchers.end_stream(instance_id)
 
     def progress_version(self, instance_id: str) -> int:
         """A counter of the run's progress while it is streamed."""
-        return self._progress_version.get(instance_id, 0)
+        return self._watchers.progress_version(instance_id)
 
     async def wait_for_progress(self, instance_id: str, timeout: float, since: int | None = None) -> None:
-        """Return once the progress counter moves past ``since`` (at once if it already has),
-        or after ``timeout`` seconds."""
-        progressed = self._stream_events.setdefault(instance_id, asyncio.Event())
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while since is None or self.progress_version(instance_id) == since:
-            progressed.clear()
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(progressed.wait(), remaining)
-            if since is None:
-                return
+        """Return once the run progressed past ``since`` or after ``timeout`` seconds."""
+        await self._watchers.wait_for_progress(instance_id, timeout, since)
 
     # -- catalog (what the HTTP layer lists) -----------------------------------------------
     def versions(self, graph_name: str) -> list[str]:
@@ -412,8 +376,8 @@ class LocalEngine:
                         self._schedule(instance_id)  # inputs arrived as the drive ended
                     else:
                         self._forget(instance_id)
-            self._notify(instance_id)
-            self._call_in_api_loop(self._timer_wake.set)
+            self._watchers.notify(instance_id)
+            self._watchers.call_in_loop(self._timer_wake.set)
 
     def _load(self, record: RunRecord) -> ActiveRun:
         graph = self._graph_of(record)
@@ -469,66 +433,7 @@ class LocalEngine:
         # Waiters are woken when a drive ends (finished or parked); streams on every step.
         for listener in self._listeners:
             listener(instance_id, seq, events)
-        if instance_id in self._streams:
-            self._notify(instance_id)
-
-    def _notify(self, instance_id: str) -> None:
-        """Wake waiters of ``instance_id``; safe from worker threads."""
-        self._call_in_api_loop(lambda: self._set_changed(instance_id))
-
-    def _set_changed(self, instance_id: str) -> None:
-        if instance_id in self._progress_version:
-            self._progress_version[instance_id] += 1
-        for events in (self._changed, self._stream_events):
-            event = events.get(instance_id)
-            if event is not None:
-                event.set()
-
-    def _call_in_api_loop(self, callback: Callable[[], object]) -> None:
-        loop = self._loop
-        if loop is None or loop.is_closed():
-            return
-        try:
-            running = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is loop:
-            callback()
-        else:
-            loop.call_soon_threadsafe(callback)
-
-def _open_store(store: RunStore | str | Path | None) -> RunStore:
-    if isinstance(store, RunStore):
-        return store
-    from .store.sqlite import SqliteRunStore
-
-    return SqliteRunStore(store if store is not None else DEFAULT_DB)
-
-
-def _ensure_not_finished(record: RunRecord, action: str) -> None:
-    if record.status in FINISHED:
-        raise RunConflictError(
-            f"cannot {action}: run '{record.instance_id}' is already {record.status}",
-            details={"instance_id": record.instance_id, "status": record.status},
-        )
-
-
-def _task_index(task_id: str) -> int:
-    parts = task_id.split(":")
-    if len(parts) > 2 and parts[1].isdigit():
-        return int(parts[1])
-    return 1 << 30  # the custom-reducer task runs after every task of its step
-
-
-def _status(record: RunRecord) -> RunStatus:
-    current, waits = status_from_snapshot(record.snapshot)
-    return RunStatus(
-        instance_id=record.instance_id, graph_name=record.graph_name, graph_version=record.graph_version,
-        graph_hash=record.graph_hash, status=record.status, step=int(record.snapshot.get("step", 0)),
-        current_nodes=current, waiting_for=waits, input=record.input, output=record.output,
-        error=record.error, created_at=record.created_at, updated_at=record.updated_at,
-        metadata=record.metadata, parent_id=record.parent_id, cancel=record.snapshot.get("cancel"),
-    )
-
+        if self._watchers.streamed(instance_id):
+            self._watchers.notify(instance_id)
 
 __all__ = ["DEFAULT_DB", "LocalEngine"]

@@ -1,0 +1,50 @@
+"""Helpers of the engine: opening a store, run records as API statuses, history order."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..core import FINISHED
+from ..execution.backend import RunStatus, status_from_snapshot
+from ..graph.errors import RunConflictError
+from .store.base import RunRecord, RunStore
+
+DEFAULT_DB = Path(".durable-graph") / "runs.db"
+
+
+def open_store(store: RunStore | str | Path | None) -> RunStore:
+    if isinstance(store, RunStore):
+        return store
+    from .store.sqlite import SqliteRunStore
+
+    return SqliteRunStore(store if store is not None else DEFAULT_DB)
+
+
+def ensure_not_finished(record: RunRecord, action: str) -> None:
+    if record.status in FINISHED:
+        raise RunConflictError(
+            f"cannot {action}: run '{record.instance_id}' is already {record.status}",
+            details={"instance_id": record.instance_id, "status": record.status},
+        )
+
+
+def task_index(task_id: str) -> int:
+    parts = task_id.split(":")
+    if len(parts) > 2 and parts[1].isdigit():
+        return int(parts[1])
+    return 1 << 30  # the custom-reducer task runs after every task of its step
+
+
+def run_status(record: RunRecord) -> RunStatus:
+    current, waits = status_from_snapshot(record.snapshot)
+    return RunStatus(
+        instance_id=record.instance_id, graph_name=record.graph_name, graph_version=record.graph_version,
+        graph_hash=record.graph_hash, status=record.status, step=int(record.snapshot.get("step", 0)),
+        current_nodes=current, waiting_for=waits, input=record.input, output=record.output,
+        error=record.error, created_at=record.created_at, updated_at=record.updated_at,
+        metadata=record.metadata, parent_id=record.parent_id, cancel=record.snapshot.get("cancel"),
+    )
+
+
+
+__all__ = ["DEFAULT_DB", "ensure_not_finished", "open_store", "run_status", "task_index"]
