@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,45 +17,28 @@ from typing import Any
 
 from ...graph.errors import StoreError
 from .base import (
-    FINISHED_STATUSES,
     RUN_COLUMNS,
-    UNFINISHED_STATUSES,
     DueTimer,
     InboxEvent,
     RunRecord,
     RunStore,
     StepRow,
     Transition,
-    check_keep_last,
     check_limit,
     conflict,
-    decode_cursor,
     dump_json,
-    encode_cursor,
     ensure_unfinished,
     load_json,
     not_found,
     result_parts,
     run_columns,
     run_record,
-    status_filter,
     step_of,
 )
 from .migrations import open_database
+from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
 
 DEFAULT_PATH = Path(".durable-graph") / "runs.db"
-
-_COLUMNS = ", ".join(RUN_COLUMNS)
-_SELECT_RUN = f"SELECT {_COLUMNS} FROM runs"
-_UNFINISHED = "('" + "', '".join(UNFINISHED_STATUSES) + "')"
-_FINISHED = "('" + "', '".join(FINISHED_STATUSES) + "')"
-_THRESHOLDS = (
-    "SELECT r.instance_id, (SELECT s.step FROM ("
-    " SELECT step FROM task_results WHERE instance_id = r.instance_id"
-    " UNION SELECT step FROM run_events WHERE instance_id = r.instance_id"
-    f") AS s ORDER BY s.step DESC LIMIT 1 OFFSET ?) FROM runs r WHERE r.status IN {_FINISHED}"
-)
-
 
 AUTO_CHECKPOINT_PAGES = 16384
 
@@ -64,7 +46,7 @@ AUTO_CHECKPOINT_PAGES = 16384
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
-class SqliteRunStore(RunStore):
+class SqliteRunStore(SqliteQueries, RunStore):
     """A :class:`RunStore` in a SQLite file (``":memory:"`` keeps it in memory)."""
 
     def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
@@ -151,9 +133,9 @@ class SqliteRunStore(RunStore):
             ).fetchone():
                 raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
             marks = ", ".join("?" for _ in RUN_COLUMNS)
-            conn.execute(f"INSERT INTO runs ({_COLUMNS}) VALUES ({marks})", list(values.values()))
+            conn.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({marks})", list(values.values()))
             row = conn.execute(
-                f"{_SELECT_RUN} WHERE instance_id = ?", (run.instance_id,)
+                f"{SELECT_RUN} WHERE instance_id = ?", (run.instance_id,)
             ).fetchone()
         return run_record(row)
 
@@ -166,7 +148,7 @@ class SqliteRunStore(RunStore):
 
     def find_run(self, instance_id: str) -> RunRecord | None:
         """The stored run, or None."""
-        row = self._one(f"{_SELECT_RUN} WHERE instance_id = ?", (instance_id,))
+        row = self._one(f"{SELECT_RUN} WHERE instance_id = ?", (instance_id,))
         return None if row is None else run_record(row)
 
     def save_snapshot(
@@ -379,7 +361,7 @@ class SqliteRunStore(RunStore):
         rows = self._all(
             "SELECT t.instance_id, t.timer_id, t.fire_at FROM timers t "
             "JOIN runs r ON r.instance_id = t.instance_id WHERE t.fire_at <= ? "
-            f"AND r.status IN {_UNFINISHED} ORDER BY t.fire_at, t.instance_id, t.timer_id LIMIT ?",
+            f"AND r.status IN {UNFINISHED_SQL} ORDER BY t.fire_at, t.instance_id, t.timer_id LIMIT ?",
             (now, check_limit(limit)),
         )
         return [(str(r[0]), str(r[1]), float(r[2])) for r in rows]
@@ -388,99 +370,9 @@ class SqliteRunStore(RunStore):
         """When the earliest timer of an unfinished run fires, or None."""
         row = self._one(
             "SELECT MIN(t.fire_at) FROM timers t JOIN runs r ON r.instance_id = t.instance_id "
-            f"WHERE r.status IN {_UNFINISHED}"
+            f"WHERE r.status IN {UNFINISHED_SQL}"
         )
         return None if row is None or row[0] is None else float(row[0])
-
-    # -- queries ---------------------------------------------------------------------------
-    def list_runs(
-        self,
-        *,
-        graph_name: str | None = None,
-        status: str | Sequence[str] | None = None,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> tuple[list[RunRecord], str | None]:
-        """Runs newest first and the cursor of the next page (None on the last page)."""
-        check_limit(limit)
-        where: list[str] = ["1"]
-        params: list[Any] = []
-        if graph_name is not None:
-            where.append("graph_name = ?")
-            params.append(graph_name)
-        statuses = status_filter(status)
-        if statuses is not None:
-            where.append(f"status IN ({', '.join('?' for _ in statuses) or 'NULL'})")
-            params.extend(statuses)
-        if created_after is not None:
-            where.append("created_at >= ?")
-            params.append(created_after)
-        if created_before is not None:
-            where.append("created_at < ?")
-            params.append(created_before)
-        if cursor is not None:
-            at, after_id = decode_cursor(cursor)
-            where.append("(created_at < ? OR (created_at = ? AND instance_id < ?))")
-            params.extend([at, at, after_id])
-        rows = self._all(
-            f"{_SELECT_RUN} WHERE {' AND '.join(where)} "
-            "ORDER BY created_at DESC, instance_id DESC LIMIT ?",
-            [*params, limit + 1],
-        )
-        records = [run_record(r) for r in rows[:limit]]
-        if len(rows) <= limit:
-            return records, None
-        return records, encode_cursor(records[-1].created_at, records[-1].instance_id)
-
-    def unfinished_runs(self) -> list[str]:
-        """Ids of runs that are running or waiting, oldest first."""
-        rows = self._all(
-            f"SELECT instance_id FROM runs WHERE status IN {_UNFINISHED} "
-            "ORDER BY created_at, instance_id"
-        )
-        return [str(r[0]) for r in rows]
-
-    # -- retention -------------------------------------------------------------------------
-    def purge(self, instance_id: str) -> None:
-        """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
-        with self._write() as conn:
-            status = str(self._require_run(conn, instance_id)["status"])
-            if status in UNFINISHED_STATUSES:
-                message = f"cannot purge run '{instance_id}': it is {status}"
-                raise conflict(instance_id, message, status=status)
-            for table in ("run_events", "task_results", "inbox", "timers", "runs"):
-                conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
-
-    def prune_history(
-        self, *, older_than: float | None = None, keep_last: int | None = None
-    ) -> int:
-        """Delete task results and progress events of finished runs; returns rows deleted."""
-        check_keep_last(keep_last)
-        cutoff = older_than if older_than is not None or keep_last is not None else time.time()
-        deleted = 0
-        with self._write() as conn:
-            # (run, lowest step kept): one entry for all finished runs when no step is kept
-            targets: list[tuple[str | None, float]] = [(None, 0.0)]
-            if keep_last:
-                rows = conn.execute(_THRESHOLDS, (keep_last - 1,)).fetchall()
-                targets = [(str(r[0]), float(r[1])) for r in rows if r[1] is not None]
-            tables = {"task_results": "finished_at", "run_events": "created_at"}
-            for table, time_column in tables.items():
-                for instance_id, threshold in targets:
-                    if instance_id is None:
-                        sql = f"DELETE FROM {table} WHERE instance_id IN "
-                        sql += f"(SELECT instance_id FROM runs WHERE status IN {_FINISHED})"
-                        params: list[Any] = []
-                    else:
-                        sql = f"DELETE FROM {table} WHERE instance_id = ? AND step < ?"
-                        params = [instance_id, threshold]
-                    if cutoff is not None:
-                        sql += f" AND {time_column} < ?"
-                        params.append(cutoff)
-                    deleted += conn.execute(sql, params).rowcount
-        return deleted
 
     # -- lifecycle -------------------------------------------------------------------------
     def checkpoint(self) -> None:
