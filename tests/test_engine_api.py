@@ -7,7 +7,6 @@ Real time only bounds how long a test waits for the engine's own asyncio work.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
@@ -33,7 +32,6 @@ from azure_functions_durable_graph.graph.registration import GraphRegistration
 from azure_functions_durable_graph.local.engine import LocalEngine
 from azure_functions_durable_graph.local.store.base import RunStore
 from azure_functions_durable_graph.local.store.memory import MemoryRunStore
-from azure_functions_durable_graph.local.store.migrations import LATEST_VERSION
 from azure_functions_durable_graph.local.store.sqlite import SqliteRunStore
 from engine_harness import settle
 from scenarios import (
@@ -47,6 +45,7 @@ from scenarios import (
     build_wait_event,
     build_wait_timeout_route,
 )
+from store_files import digest, write_newer_schema
 
 T = TypeVar("T")
 START = 1_700_000_000.0
@@ -84,10 +83,6 @@ async def finished(engine: LocalEngine, instance_id: str) -> RunStatus:
     status = await engine.wait(instance_id, timeout=BOUND)
     assert status.finished or status.status == "waiting", status
     return status
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 # --- graphs used only here ----------------------------------------------------------------------
@@ -1079,13 +1074,7 @@ def test_engine_refuses_a_file_that_is_not_sqlite(tmp_path: Path) -> None:
 
 def test_engine_refuses_a_newer_schema(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
-    SqliteRunStore(path).close()
-    conn = sqlite3.connect(path)
-    newer = LATEST_VERSION + 1
-    conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)", (newer,))
-    conn.execute(f"PRAGMA user_version = {newer}")
-    conn.commit()
-    conn.close()
+    newer = write_newer_schema(path)
     before = digest(path)
     with pytest.raises(StoreError) as info:
         LocalEngine(path)

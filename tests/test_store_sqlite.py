@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sqlite3
 import threading
 from pathlib import Path
@@ -16,6 +15,7 @@ from azure_functions_durable_graph.local.store.migrations import (
     MIGRATIONS,
     split_statements,
 )
+from store_files import digest, write_newer_schema
 
 
 def record(instance_id: str, *, created_at: float = 1000.0) -> RunRecord:
@@ -24,10 +24,6 @@ def record(instance_id: str, *, created_at: float = 1000.0) -> RunRecord:
         status="running", snapshot={"format": 1, "step": 0}, input={}, metadata={},
         created_at=created_at, updated_at=created_at,
     )  # fmt: skip
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def test_database_settings(tmp_path: Path) -> None:
@@ -107,13 +103,7 @@ def test_reopening_keeps_everything(tmp_path: Path) -> None:
 
 def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
     path = tmp_path / "runs.db"
-    SqliteRunStore(path).close()
-    conn = sqlite3.connect(path)
-    newer = LATEST_VERSION + 7
-    conn.execute("INSERT INTO schema_version (version, applied_at) VALUES (?, 0)", (newer,))
-    conn.execute(f"PRAGMA user_version = {newer}")
-    conn.commit()
-    conn.close()
+    newer = write_newer_schema(path, 7)
     before = digest(path)
     with pytest.raises(StoreError) as info:
         SqliteRunStore(path)
