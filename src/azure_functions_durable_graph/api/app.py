@@ -7,7 +7,6 @@ and never a traceback in a response.
 from __future__ import annotations
 
 import hmac
-import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -18,13 +17,10 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..graph.errors import DurableGraphError
-from .handlers import ApiHandlers
-from .openapi import build_openapi, docs_page
+from .dispatch import api_operations, call_operation
 from .protocol import ApiRequest, ApiResponse, GraphCatalog, error_response
 from .routes import ROUTES, RouteSpec
-from .stream import run_stream
 
-logger = logging.getLogger(__name__)
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
@@ -47,23 +43,10 @@ def create_app(
     max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None, ui: bool = True,
 ) -> Starlette:
     """A Starlette app serving the HTTP contract for ``backend`` (a RunBackend)."""
-    handlers = ApiHandlers(backend, catalog, prefix=prefix)
+    operations = api_operations(backend, catalog, prefix=prefix, secured=api_key is not None)
     prefix = prefix.rstrip("/")
-
-    async def openapi(request: ApiRequest) -> ApiResponse:
-        return ApiResponse(body=build_openapi(catalog, prefix=prefix, secured=api_key is not None))
-
-    async def docs(request: ApiRequest) -> ApiResponse:
-        return ApiResponse(body=docs_page(f"{prefix}/openapi.json"), media_type="text/html")
-
-    async def stream(request: ApiRequest) -> ApiResponse:
-        return await run_stream(backend, request)
-
-    extra: dict[str, Callable[[ApiRequest], Awaitable[ApiResponse]]] = {
-        "openapi": openapi, "docs": docs, "run_stream": stream,
-    }
     routes = [
-        Route(prefix + spec.path, _endpoint(spec, extra.get(spec.handler) or getattr(handlers, spec.handler),
+        Route(prefix + spec.path, _endpoint(spec, operations[spec.handler],
                                             api_key=api_key, max_body=max_body), methods=[spec.method])
         for spec in ROUTES
     ]
@@ -89,18 +72,15 @@ def _endpoint(spec: RouteSpec, handler: Callable[[ApiRequest], Awaitable[ApiResp
             if api_key is not None and not spec.public:
                 _check_key(request, api_key)
             body = await _read_body(request, max_body) if spec.method in ("POST", "PUT", "PATCH") else b""
-            api_request = ApiRequest(
-                method=request.method, path_params=dict(request.path_params),
-                query=dict(request.query_params), headers={k.lower(): v for k, v in request.headers.items()},
-                body=body, base_url=str(request.base_url),
-            )
-            return _to_starlette(await handler(api_request))
         except DurableGraphError as exc:
             return _json(error_response(exc))
-        except Exception:  # never a traceback in a response
-            logger.exception("internal error serving %s %s", request.method, request.url.path)
-            return _json(ApiResponse(status=500, body={"error": {
-                "code": "INTERNAL_ERROR", "message": "internal error; see the server log", "details": None}}))
+        api_request = ApiRequest(
+            method=request.method, path_params=dict(request.path_params),
+            query=dict(request.query_params), headers={k.lower(): v for k, v in request.headers.items()},
+            body=body, base_url=str(request.base_url),
+        )
+        where = f"{request.method} {request.url.path}"
+        return _to_starlette(await call_operation(handler, api_request, where=where))
 
     return endpoint
 

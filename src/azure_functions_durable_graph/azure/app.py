@@ -2,7 +2,8 @@
 
 The registry works without the Azure SDK, so ``durable-graph`` can discover and serve the graphs
 of a ``function_app.py`` locally. ``function_app`` returns a lazy handle: the real Functions app
-is built only when something (the Functions worker) first touches it.
+(a ``DFApp``) is built only when something (the Functions worker, the Durable emulator) first
+touches it.
 """
 
 from __future__ import annotations
@@ -11,14 +12,26 @@ from typing import Any
 
 from ..graph.errors import DurableGraphError, GraphNotFoundError
 from ..graph.registration import GraphRegistration
+from .protocol import CompactionPolicy
 
 
 class DurableGraphApp:
     """Holds registered graphs (every version) and exposes them as an Azure Functions app."""
 
-    def __init__(self, *, auth_level: Any = None, route_prefix: str = "api") -> None:
+    def __init__(
+        self, *, auth_level: Any = None, route_prefix: str = "api",
+        continue_as_new_after_steps: int = 100, max_history_events: int = 600,
+    ) -> None:
+        for name, value in (("continue_as_new_after_steps", continue_as_new_after_steps),
+                            ("max_history_events", max_history_events)):
+            if not isinstance(value, int) or value < 1:
+                raise DurableGraphError(f"DurableGraphApp: {name} must be a positive integer, got {value!r}",
+                                        code="REGISTRATION_INVALID")
         self.auth_level = auth_level
         self.route_prefix = route_prefix
+        # Orchestrations continue as new at a superstep boundary past either limit.
+        self.compaction = CompactionPolicy(after_steps=continue_as_new_after_steps,
+                                           max_history_events=max_history_events)
         self._graphs: dict[str, dict[str, GraphRegistration]] = {}
         self._function_app: LazyFunctionApp | None = None
 
@@ -72,6 +85,13 @@ class DurableGraphApp:
             self._function_app = LazyFunctionApp(self)
         return self._function_app
 
+    def add_to(self, target: Any, *, prefix: str = "") -> Any:
+        """Add the graph functions to an existing ``FunctionApp``, ``DFApp`` or ``Blueprint``;
+        ``prefix`` goes in front of every generated function name."""
+        from .functions import add_to
+
+        return add_to(self, target, prefix=prefix)
+
 
 class AzureTargetUnavailableError(DurableGraphError, AttributeError):
     """The Functions app cannot be built here; an AttributeError so ``hasattr`` stays False."""
@@ -92,17 +112,30 @@ class LazyFunctionApp:
         return self._owner
 
     def _build(self) -> Any:
-        raise AzureTargetUnavailableError(
-            "the Azure Functions app for DurableGraphApp is not available in this version; "
-            "serve the graphs locally with 'durable-graph' instead",
-        )
+        try:
+            from .functions import new_function_app
+        except ImportError as exc:  # the Azure SDKs are dependencies; a broken install lands here
+            raise AzureTargetUnavailableError(
+                f"the Azure Functions app cannot be built: {exc}; install azure-functions and azure-functions-durable"
+            ) from None
+        return new_function_app(self._owner)
+
+    def built(self) -> Any:
+        """The real Functions app (built now if it was not yet)."""
+        if self._built is None:
+            self._built = self._build()
+        return self._built
+
+    # The Functions worker finds the app of function_app.py with isinstance(x, FunctionRegister);
+    # isinstance consults __class__, so the handle passes for the app it stands for (and builds it).
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        return type(self.built())
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)
-        if self._built is None:
-            self._built = self._build()
-        return getattr(self._built, name)
+        return getattr(self.built(), name)
 
 
 __all__ = ["DurableGraphApp", "LazyFunctionApp"]

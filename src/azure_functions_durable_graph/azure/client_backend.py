@@ -1,0 +1,251 @@
+"""``DurableClientBackend``: the ``RunBackend`` port over the Durable orchestration client.
+
+The HTTP triggers of the generated app serve the same ``api/`` handlers as the local server,
+through this backend. Run status comes from Durable's status (runtime status, the small custom
+status the orchestrator publishes, the input that carries the manifest); step history from the
+Durable history of the current generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from ..execution.backend import RunStatus
+from ..execution.driver import new_state
+from ..execution.executor import to_json, validate_event_payload
+from ..graph.errors import RunConflictError, RunNotFoundError
+from .history_view import steps_from_history
+from .protocol import INPUT_EVENT, CompactionPolicy, input_message, start_payload
+
+if TYPE_CHECKING:
+    from .app import DurableGraphApp
+
+WAIT_POLL_SECONDS = 0.05
+WAIT_POLL_MAX_SECONDS = 1.0
+
+
+def _timestamp(value: Any, default: float) -> float:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    return default
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+class DurableClientBackend:
+    """Runs of a ``DurableGraphApp`` as Durable orchestrations."""
+
+    def __init__(self, client: Any, owner: DurableGraphApp, *, orchestrator: str,
+                 policy: CompactionPolicy | None = None) -> None:
+        self.client = client
+        self.owner = owner
+        self.orchestrator = orchestrator
+        self.policy = policy or CompactionPolicy()
+
+    # -- reading -----------------------------------------------------------------------------
+    async def _durable_status(self, instance_id: str, **options: bool) -> Any:
+        status = await self.client.get_status(instance_id, show_input=True, **options)
+        return self._checked(status, instance_id)
+
+    def _checked(self, status: Any, instance_id: str) -> Any:
+        """``status`` if it is a top-level run of this app, else RunNotFoundError."""
+        # The SDK answers an unknown instance with a falsy status object, not None.
+        payload = _decoded(getattr(status, "input_", None)) if status else None
+        if not status or getattr(status, "name", None) != self.orchestrator or not isinstance(payload, dict) \
+                or payload.get("parent_task") is not None:
+            raise RunNotFoundError(f"run '{instance_id}' does not exist", details={"instance_id": instance_id})
+        return status
+
+    def _run_status(self, status: Any) -> RunStatus:
+        payload = _decoded(status.input_)
+        manifest = payload.get("manifest") or {}
+        custom = _decoded(status.custom_status) or {}
+        runtime = getattr(status.runtime_status, "value", status.runtime_status) or "Pending"
+        output = _decoded(status.output)
+        created = float(payload.get("created_at") or _timestamp(status.created_time, time.time()))
+        updated = _timestamp(status.last_updated_time, created)
+        cancel = custom.get("cancel")
+        error = None
+        final_output = None
+        if runtime == "Completed" and isinstance(output, dict):
+            graph_status = str(output.get("status", "completed"))
+            if graph_status == "completed":
+                final_output = {k: v for k, v in output.items() if k not in ("status", "parent_task")}
+        elif runtime == "Failed":
+            graph_status = "failed"
+            error = custom.get("error") or {"type": "OrchestrationFailed", "message": str(output)}
+        elif runtime == "Terminated":
+            graph_status = "cancelled"
+            cancel = {"reason": output if isinstance(output, str) else None, "terminated": True}
+        elif runtime == "Pending" or not custom:
+            graph_status = "pending"
+        else:  # Running, Suspended, ContinuedAsNew: what the orchestrator last published
+            graph_status = str(custom.get("status", "running"))
+        return RunStatus(
+            instance_id=status.instance_id,
+            graph_name=str(manifest.get("graph_name", "")),
+            graph_version=str(manifest.get("version", "")),
+            graph_hash=str(manifest.get("graph_hash", "")),
+            status=graph_status,
+            step=int(custom.get("step", 0)),
+            current_nodes=list(custom.get("current_nodes", [])) if graph_status not in ("completed", "failed", "cancelled") else [],
+            waiting_for=list(custom.get("waiting_for", [])) if graph_status == "waiting" else [],
+            input=payload.get("input") or {},
+            output=final_output,
+            error=error,
+            created_at=created,
+            updated_at=updated,
+            metadata=payload.get("metadata") or {},
+            cancel=cancel,
+        )
+
+    async def get_status(self, instance_id: str) -> RunStatus:
+        """The run's status (RunNotFoundError when unknown)."""
+        return self._run_status(await self._durable_status(instance_id))
+
+    async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
+        """Poll until the run finishes or parks on a wait, or ``timeout`` seconds pass."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        delay = WAIT_POLL_SECONDS
+        while True:
+            status = await self.get_status(instance_id)
+            if status.finished or status.status == "waiting":
+                return status
+            if deadline is not None and time.monotonic() >= deadline:
+                return status
+            pause = delay if deadline is None else min(delay, max(0.0, deadline - time.monotonic()))
+            await asyncio.sleep(pause)
+            delay = min(delay * 2, WAIT_POLL_MAX_SECONDS)
+
+    async def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """The executed steps of the current Durable generation, oldest first."""
+        status = await self._durable_status(instance_id, show_history=True, show_history_output=True)
+        events = getattr(status, "historyEvents", None) or getattr(status, "history", None) or []
+        return steps_from_history(events)
+
+    async def list_runs(self, *, graph_name: str | None = None, status: str | None = None,
+                        created_after: float | None = None, created_before: float | None = None,
+                        limit: int = 50, cursor: str | None = None) -> tuple[list[RunStatus], str | None]:
+        """Runs of this app's orchestrator, newest first; the cursor is an offset."""
+        found = []
+        for item in await self.client.get_status_all():
+            if getattr(item, "name", None) != self.orchestrator:
+                continue
+            try:
+                run = self._run_status(self._checked(item, str(item.instance_id)))
+            except RunNotFoundError:  # a sub-orchestration
+                continue
+            if graph_name and run.graph_name != graph_name or status and run.status != status:
+                continue
+            if created_after is not None and run.created_at < created_after:
+                continue
+            if created_before is not None and run.created_at >= created_before:
+                continue
+            found.append(run)
+        found.sort(key=lambda r: (-r.created_at, r.instance_id))
+        offset = int(cursor) if cursor and cursor.isdigit() else 0
+        page = found[offset:offset + limit]
+        more = offset + limit < len(found)
+        return page, (str(offset + limit) if more else None)
+
+    # -- acting ------------------------------------------------------------------------------
+    async def start(self, graph: str, input: Any, *, instance_id: str | None = None,
+                    metadata: dict[str, Any] | None = None, version: str | None = None) -> RunStatus:
+        """Validate the input, then start the orchestration (idempotent for the same id and input)."""
+        registration = self.owner.get(graph, version)
+        state = new_state(registration, input)
+        instance_id = instance_id or uuid.uuid4().hex
+        try:
+            existing = self._run_status(await self._durable_status(instance_id))
+        except RunNotFoundError:
+            existing = None
+        if existing is not None:
+            if existing.graph_name == graph and existing.input == state:
+                return existing
+            raise RunConflictError(
+                f"run '{instance_id}' already exists with a different graph or input",
+                details={"instance_id": instance_id},
+            )
+        manifest = registration.manifest
+        payload = start_payload(
+            manifest.model_dump(mode="json"), state, metadata=to_json(metadata or {}),
+            created_at=time.time(), root={"graph": graph, "hash": manifest.graph_hash, "path": []},
+            policy=self.policy,
+        )
+        await self.client.start_new(self.orchestrator, instance_id, payload)
+        now = payload["created_at"]
+        return RunStatus(
+            instance_id=instance_id, graph_name=graph, graph_version=manifest.version,
+            graph_hash=manifest.graph_hash, status="pending", step=0, current_nodes=[],
+            waiting_for=[], input=state, output=None, error=None, created_at=now, updated_at=now,
+            metadata=payload["metadata"],
+        )
+
+    async def _unfinished(self, instance_id: str, action: str) -> RunStatus:
+        status = await self.get_status(instance_id)
+        if status.finished:
+            raise RunConflictError(
+                f"run '{instance_id}' is {status.status}; cannot {action}",
+                details={"instance_id": instance_id, "status": status.status},
+            )
+        return status
+
+    async def raise_event(self, instance_id: str, event_name: str, payload: Any, *,
+                          event_id: str | None = None) -> str:
+        """Validate the payload against the run's graph, then deliver it on the input event."""
+        status = await self._unfinished(instance_id, f"send event '{event_name}'")
+        registration = self.owner.get(status.graph_name)
+        value = to_json(validate_event_payload(registration, event_name, payload))
+        event_id = event_id or uuid.uuid4().hex
+        await self.client.raise_event(instance_id, INPUT_EVENT,
+                                      input_message("event", event_id, name=event_name, payload=value))
+        return event_id
+
+    async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
+        """Graceful cancel: the orchestrator stops at its next superstep boundary."""
+        status = await self._unfinished(instance_id, "cancel it")
+        await self.client.raise_event(instance_id, INPUT_EVENT,
+                                      input_message("cancel", uuid.uuid4().hex, reason=reason))
+        return _with_cancel(status, {"reason": reason})
+
+    async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
+        """Hard stop through Durable's terminate."""
+        status = await self._unfinished(instance_id, "terminate it")
+        await self.client.terminate(instance_id, reason or "terminated")
+        for _ in range(20):  # the host applies a terminate asynchronously
+            after = await self.get_status(instance_id)
+            if after.finished:
+                return after
+            await asyncio.sleep(WAIT_POLL_SECONDS)
+        return _with_cancel(status, {"reason": reason, "terminated": True})
+
+    async def purge(self, instance_id: str) -> None:
+        """Delete a finished run's Durable history."""
+        status = await self.get_status(instance_id)
+        if not status.finished:
+            raise RunConflictError(
+                f"run '{instance_id}' is {status.status}; cancel it before purging",
+                details={"instance_id": instance_id, "status": status.status},
+            )
+        await self.client.purge_instance_history(instance_id)
+
+
+def _with_cancel(status: RunStatus, cancel: dict[str, Any]) -> RunStatus:
+    from dataclasses import replace
+
+    return replace(status, cancel=cancel)
+
+
+__all__ = ["DurableClientBackend"]

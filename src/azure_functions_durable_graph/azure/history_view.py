@@ -1,0 +1,52 @@
+"""Step history of a run read back from its Durable history.
+
+Every activity returns a self-describing result (task id, node, step, attempt, timings) and a
+subgraph's orchestration output names the parent task, so the steps can be rebuilt from the
+``TaskCompleted`` and ``SubOrchestrationInstanceCompleted`` events Durable keeps.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+STEP_EVENTS = ("TaskCompleted", "SubOrchestrationInstanceCompleted")
+
+
+def _decoded(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _event_type(event: Any) -> str:
+    raw = event.get("EventType", event.get("eventType"))
+    names = {4: "TaskCompleted", 15: "SubOrchestrationInstanceCompleted"}
+    return names.get(raw, str(raw)) if isinstance(raw, int) else str(raw)
+
+
+def steps_from_history(events: list[Any]) -> list[dict[str, Any]]:
+    """The run's steps (node, step, attempt, update, route, error, timings), oldest first."""
+    steps: list[dict[str, Any]] = []
+    for event in events:
+        if not isinstance(event, dict) or _event_type(event) not in STEP_EVENTS:
+            continue
+        result = _decoded(event.get("Result", event.get("result")))
+        if not isinstance(result, dict):
+            continue
+        if "parent_task" in result and isinstance(result["parent_task"], dict):
+            task = result["parent_task"]
+            steps.append({**task, "ok": result.get("status") == "completed",
+                          "update": result.get("state"), "route": None, "error": None,
+                          "started_at": None, "finished_at": None})
+        elif "task_id" in result:
+            steps.append({k: result.get(k) for k in (
+                "step", "task_id", "node", "attempt", "ok", "update", "route", "error",
+                "started_at", "finished_at")})
+    return steps
+
+
+__all__ = ["steps_from_history"]

@@ -1,0 +1,242 @@
+"""The orchestrator: a Durable generator that drives ``core/`` and nothing else.
+
+Replay-safe by construction: it reads only its input (which carries the run's manifest), the
+results Durable replays to it and ``context.current_utc_datetime``; it never imports or calls
+user code, never reads the clock, never does I/O. Each superstep's tasks are scheduled as
+activities (one per node run: node + router in one call) and awaited together with
+``task_all``; subgraphs run as sub-orchestrations; timers (retry backoff, wait deadlines) are
+durable timers; events and graceful cancels arrive on one internal event that is raced against
+everything in flight. Long runs continue as new at a superstep boundary.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator
+from datetime import datetime, timezone
+from typing import Any
+
+from ..core import (
+    COMPLETED,
+    FAILED,
+    WAITING,
+    apply_cancel,
+    apply_event,
+    apply_task_result,
+    apply_timer_fired,
+    decide,
+    mark_compacted,
+    start_run,
+)
+from .protocol import (
+    ACTIVITY,
+    INPUT_EVENT,
+    ORCHESTRATOR,
+    continue_payload,
+    graph_of,
+    policy_of,
+    progress_status,
+    run_output,
+    start_payload,
+)
+
+EVENT_RAISED = 5  # Durable HistoryEventType.EventRaised
+
+
+class RunFailedError(Exception):
+    """Raised by the orchestrator so Durable records the run as Failed (message: the error)."""
+
+
+def _now(context: Any) -> float:
+    return float(context.current_utc_datetime.replace(tzinfo=timezone.utc).timestamp())
+
+
+def _fire_at(seconds: float) -> datetime:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc)
+
+
+def _inputs_in_history(context: Any) -> int:
+    """How many run inputs this generation's history holds (consumed or not yet)."""
+    count = 0
+    for event in context.histories:
+        if int(getattr(event, "event_type", -1)) == EVENT_RAISED and getattr(event, "Name", None) == INPUT_EVENT:
+            count += 1
+    return count
+
+
+class _Orchestration:
+    """One generation of one run: its snapshot and what is in flight."""
+
+    def __init__(self, context: Any, payload: dict[str, Any], names: dict[str, str]) -> None:
+        self.context = context
+        self.payload = payload
+        self.names = names
+        self.graph = graph_of(payload)
+        self.policy = policy_of(payload)
+        self.parent_task: dict[str, Any] | None = payload.get("parent_task")
+        snapshot = payload.get("snapshot")
+        if snapshot is None:
+            snapshot, _ = start_run(
+                self.graph, payload["input"], run_id=context.instance_id,
+                metadata=payload.get("metadata") or {}, now=_now(context),
+            )
+        self.snapshot: dict[str, Any] = snapshot
+        self.in_flight: dict[str, tuple[dict[str, Any], Any]] = {}
+        self.timers: dict[str, Any] = {}
+        self.inbox: Any = None
+        self.inputs_consumed = 0
+        self.results_applied = 0
+        self.last_status: dict[str, Any] | None = None
+
+    # -- scheduling --------------------------------------------------------------------------
+    def schedule(self, command: dict[str, Any]) -> Any:
+        if command["kind"] == "subgraph":
+            child = self.graph.child(command["node"])
+            parent_task = {k: command[k] for k in ("task_id", "node", "step", "attempt")}
+            child_input = start_payload(
+                child.manifest.model_dump(mode="json"), command["child_input"],
+                metadata=command.get("metadata") or {}, created_at=_now(self.context),
+                root={**self.payload["root"], "path": [*self.payload["root"].get("path", []), command["node"]]},
+                policy=self.policy, parent_task=parent_task,
+            )
+            return self.context.call_sub_orchestrator(
+                self.names["orchestrator"], child_input, command["child_run_id"]
+            )
+        return self.context.call_activity(self.names["activity"], {**command, "root": self.payload["root"]})
+
+    def publish(self) -> None:
+        status = progress_status(self.graph, self.snapshot, self.payload.get("results_before", 0) + self.results_applied)
+        if status != self.last_status:
+            self.context.set_custom_status(status)
+            self.last_status = status
+
+    # -- applying ----------------------------------------------------------------------------
+    def apply_input(self, message: Any) -> None:
+        self.inputs_consumed += 1
+        if isinstance(message, str):
+            message = json.loads(message)
+        if not isinstance(message, dict):
+            return
+        now = _now(self.context)
+        if message.get("kind") == "cancel":
+            apply_cancel(self.graph, self.snapshot, message.get("reason"), now=now)
+        elif message.get("kind") == "event":
+            try:
+                apply_event(self.graph, self.snapshot, str(message.get("name")), message.get("payload"),
+                            now=now, event_id=message.get("id"))
+            except Exception:  # noqa: BLE001 - an undeclared event is refused at the API; never fail a run on it
+                return
+
+    def apply_finished_tasks(self) -> None:
+        finished = [(tid, cmd, task) for tid, (cmd, task) in self.in_flight.items() if task.is_completed]
+        now = _now(self.context)
+        for task_id, command, task in finished:
+            del self.in_flight[task_id]
+            result = _task_result(command, task)
+            apply_task_result(self.graph, self.snapshot, task_id, result, now=now)
+            self.results_applied += 1
+
+    def apply_fired_timers(self, current: set[str]) -> None:
+        for timer_id, task in list(self.timers.items()):
+            if task.is_completed:
+                del self.timers[timer_id]
+                if timer_id in current:
+                    apply_timer_fired(self.graph, self.snapshot, timer_id, now=_now(self.context))
+
+    def may_continue_as_new(self) -> bool:
+        """Compaction only where nothing is in flight and no received input is unconsumed.
+
+        Durable drops events not consumed before continue-as-new; counting the inputs in this
+        generation's history (a replay sees a superset, so the answer never flips from "no" to
+        "yes" on replay) keeps every accepted event.
+        """
+        if self.in_flight:
+            return False
+        return _inputs_in_history(self.context) == self.inputs_consumed
+
+
+def _task_result(command: dict[str, Any], task: Any) -> dict[str, Any]:
+    """The interpreter's result record for a finished activity or sub-orchestration."""
+    value = task.result
+    failed = getattr(task.state, "name", "") == "FAILED" or isinstance(value, Exception)
+    if isinstance(value, str) and not failed:
+        try:
+            value = json.loads(value)
+        except ValueError:
+            pass
+    if not failed and isinstance(value, dict):
+        if command["kind"] == "subgraph":
+            if value.get("status") == COMPLETED:
+                return {"ok": True, "update": value.get("state", {}), "route": None}
+            value = RuntimeError(f"subgraph '{command.get('child_graph')}' ended {value.get('status')}")
+        elif "ok" in value:
+            return {k: value[k] for k in ("ok", "update", "route", "error") if k in value}
+    message = str(value).split("\n")[0].strip() if value is not None else "task failed"
+    return {
+        "ok": False,
+        "error": {
+            "type": "SubgraphFailed" if command["kind"] == "subgraph" else "ActivityFailed",
+            "code": "SUBGRAPH_FAILED" if command["kind"] == "subgraph" else "ACTIVITY_FAILED",
+            "message": message or "task failed",
+            "node": command["node"],
+            "attempt": command["attempt"],
+            "retryable": True,
+        },
+    }
+
+
+def orchestrate(context: Any, names: dict[str, str] | None = None) -> Generator[Any, Any, Any]:
+    """The orchestrator body (a generator Durable replays); see the module docstring."""
+    names = names or {"orchestrator": ORCHESTRATOR, "activity": ACTIVITY}
+    payload = context.get_input()
+    if isinstance(payload, str):
+        payload = json.loads(payload)
+    run = _Orchestration(context, payload, names)
+    while True:
+        decision = decide(run.graph, run.snapshot, compact_after_steps=run.policy.after_steps)
+        run.publish()
+        if decision.finished:
+            break
+        history_full = len(context.histories) > run.policy.max_history_events
+        at_boundary = decision.compact or (history_full and _at_boundary(run.snapshot))
+        if at_boundary and run.may_continue_as_new():
+            mark_compacted(run.snapshot)
+            context.continue_as_new(continue_payload(run.payload, run.snapshot, run.results_applied))
+            return None
+        if run.parent_task is not None and decision.status == WAITING and not decision.tasks and not run.in_flight:
+            raise RunFailedError(
+                f"subgraph '{run.graph.graph_name}' stopped to wait for an event; waits inside subgraphs are not supported"
+            )
+        new = [c for c in decision.tasks if c["task_id"] not in run.in_flight]
+        for command in new:
+            run.in_flight[command["task_id"]] = (command, run.schedule(command))
+        current_timers = {t["id"] for t in decision.timers}
+        for timer in decision.timers:
+            if timer["id"] not in run.timers:
+                run.timers[timer["id"]] = context.create_timer(_fire_at(float(timer["fire_at"])))
+        if run.inbox is None:
+            run.inbox = context.wait_for_external_event(INPUT_EVENT)
+        pending = [task for _, task in run.in_flight.values() if not task.is_completed]
+        racers = [context.task_all(pending)] if len(pending) > 1 else pending
+        racers += [run.timers[t] for t in sorted(current_timers)] + [run.inbox]
+        yield context.task_any(racers)
+        # A cancel or event that arrived with results is applied first: a cancel must stop
+        # the boundary those results close from starting another superstep.
+        if run.inbox.is_completed:
+            message = run.inbox.result
+            run.inbox = None
+            run.apply_input(message)
+        run.apply_finished_tasks()
+        run.apply_fired_timers(current_timers)
+    if run.snapshot["status"] == FAILED:
+        error = run.snapshot.get("error") or {}
+        raise RunFailedError(str(error.get("message") or "the run failed"))
+    return run_output(run.graph, run.snapshot, run.parent_task)
+
+
+def _at_boundary(snapshot: dict[str, Any]) -> bool:
+    tasks = snapshot["tasks"]
+    return bool(tasks) and all(t["status"] == "ready" and t["attempt"] == 1 for t in tasks)
+
+
+__all__ = ["EVENT_RAISED", "RunFailedError", "orchestrate"]
