@@ -8,6 +8,7 @@ touches it.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from ..graph.errors import DurableGraphError, GraphNotFoundError
@@ -126,11 +127,15 @@ class LazyFunctionApp:
             self._built = self._build()
         return self._built
 
-    # The Functions worker finds the app of function_app.py with isinstance(x, FunctionRegister);
-    # isinstance consults __class__, so the handle passes for the app it stands for (and builds it).
+    # The Functions worker finds the app of function_app.py with isinstance(x, FunctionRegister)
+    # after importing azure.functions; isinstance consults __class__, so once the Functions SDK
+    # is loaded the handle passes for the app it stands for (building it). Before that (local
+    # discovery and serving) it stays a plain handle and the SDK is never imported.
     @property  # type: ignore[misc]
     def __class__(self) -> type:
-        return type(self.built())
+        if "azure.functions" in sys.modules:
+            return type(self.built())
+        return LazyFunctionApp
 
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):

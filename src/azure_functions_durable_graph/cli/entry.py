@@ -16,7 +16,14 @@ from typing import Protocol
 
 from .. import __version__
 from ..graph.errors import DurableGraphError, GraphValidationError
-from . import commands_graph, commands_run, commands_runs, commands_serve, commands_validate
+from . import (
+    commands_graph,
+    commands_new,
+    commands_run,
+    commands_runs,
+    commands_serve,
+    commands_validate,
+)
 from .common import PROG, UsageError, print_error, print_invalid_graph
 
 EXIT_OK = 0
@@ -42,6 +49,7 @@ COMMANDS: tuple[Command, ...] = (
     commands_graph,
     commands_run,
     commands_serve,
+    commands_new,
     commands_runs,
     commands_runs.events_command,
 )

@@ -1,0 +1,204 @@
+"""The generated Functions app is what the Functions host accepts.
+
+The app is read the way the Python worker indexes a v2 app: import ``function_app.py``, find
+the one ``FunctionRegister`` at module level with ``isinstance``, call ``get_functions()`` and
+read each function's ``function.json`` form. The checks are the host's rules: unique valid
+names, one trigger per function, binding names matching the function's parameters, durable
+client bindings on the HTTP triggers, and no two HTTP functions answering the same route and
+method.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+import inspect
+import json
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import azure.durable_functions as df
+import azure.functions as func
+import pytest
+
+from azure_functions_durable_graph import DurableGraphApp
+from azure_functions_durable_graph.api.routes import ROUTES
+from azure_functions_durable_graph.azure.protocol import ACTIVITY, ORCHESTRATOR
+
+ROOT = Path(__file__).resolve().parent.parent
+NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,127}$")
+TRIGGERS = {"httpTrigger", "orchestrationTrigger", "activityTrigger", "entityTrigger", "timerTrigger"}
+METHODS = {"GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "TRACE"}
+AUTH_LEVELS = {"ANONYMOUS", "FUNCTION", "ADMIN"}
+RESERVED_ROUTE_ROOTS = ("runtime/", "admin/")
+
+
+def index_like_worker(path: Path) -> list[Any]:
+    """Import a function_app.py and return its functions as the worker would."""
+    name = f"indexed_{path.parent.name}_{abs(hash(path))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    sys.path.insert(0, str(path.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(path.parent))
+    apps = [getattr(module, attr) for attr in dir(module)
+            if isinstance(getattr(module, attr, None), func.FunctionRegister)]
+    assert len(apps) == 1, f"the worker needs exactly one app at module level, found {len(apps)}"
+    return apps[0].get_functions()
+
+
+def _template(route: str) -> str:
+    """A route with parameter names erased: two routes conflict when these are equal."""
+    return re.sub(r"\{[^}]*\}", "{}", route.strip("/").lower())
+
+
+def host_problems(functions: list[Any], generated_prefix: str = "http_") -> list[str]:
+    """Every rule of the Functions host the indexed functions break (empty when accepted)."""
+    problems: list[str] = []
+    names = Counter(f.get_function_name().lower() for f in functions)
+    problems += [f"duplicate function name '{n}'" for n, c in names.items() if c > 1]
+    answered: dict[tuple[str, str], str] = {}
+    for function in functions:
+        name = function.get_function_name()
+        if not NAME.match(name):
+            problems.append(f"invalid function name '{name}'")
+        document = json.loads(function.get_function_json())
+        bindings = document["bindings"]
+        triggers = [b for b in bindings if b["type"] in TRIGGERS]
+        if len(triggers) != 1:
+            problems.append(f"{name}: {len(triggers)} triggers")
+            continue
+        binding_names = [b["name"] for b in bindings]
+        if len(set(binding_names)) != len(binding_names):
+            problems.append(f"{name}: duplicate binding names {binding_names}")
+        parameters = set(inspect.signature(function.get_user_function()).parameters)
+        for binding in bindings:
+            if binding["name"] != "$return" and binding["name"] not in parameters:
+                problems.append(f"{name}: binding '{binding['name']}' is not a parameter of the function")
+        trigger = triggers[0]
+        if trigger["type"] == "httpTrigger":
+            route = trigger.get("route") or name
+            if route.startswith("/") or route.count("{") != route.count("}"):
+                problems.append(f"{name}: malformed route '{route}'")
+            if route.lower().startswith(RESERVED_ROUTE_ROOTS):
+                problems.append(f"{name}: route '{route}' is reserved by the host")
+            if trigger.get("authLevel") not in AUTH_LEVELS:
+                problems.append(f"{name}: auth level {trigger.get('authLevel')}")
+            if name.startswith(generated_prefix) and not any(
+                    b["type"] == "durableClient" and b["direction"] == "IN" for b in bindings):
+                problems.append(f"{name}: generated HTTP trigger without a durable client binding")
+            if not any(b["type"] == "http" and b["direction"] == "OUT" for b in bindings):
+                problems.append(f"{name}: HTTP trigger without an http output binding")
+            for method in trigger.get("methods") or sorted(METHODS):
+                if method not in METHODS:
+                    problems.append(f"{name}: unknown method {method}")
+                key = (_template(route), method)
+                if key in answered:
+                    problems.append(f"{name}: {method} {route} conflicts with {answered[key]}")
+                answered[key] = name
+    return problems
+
+
+def test_the_quick_example_indexes_cleanly(tmp_path: Path) -> None:
+    quick = ROOT / "examples" / "quick_example.py"
+    target = tmp_path / "function_app.py"
+    target.write_text(quick.read_text(encoding="utf-8"), encoding="utf-8")
+    functions = index_like_worker(target)
+    assert host_problems(functions) == []
+    kinds = Counter(json.loads(f.get_function_json())["bindings"][0]["type"] for f in functions)
+    by_name = {f.get_function_name(): f for f in functions}
+    assert ORCHESTRATOR in by_name and ACTIVITY in by_name
+    triggers = Counter(
+        next(b["type"] for b in json.loads(f.get_function_json())["bindings"] if b["type"] in TRIGGERS)
+        for f in functions
+    )
+    assert triggers == {"orchestrationTrigger": 1, "activityTrigger": 1, "httpTrigger": len(ROUTES)}
+    assert kinds  # every function has bindings
+
+
+def test_every_route_of_the_contract_is_served_with_its_method(tmp_path: Path) -> None:
+    functions = index_like_worker(ROOT / "examples" / "function_app.py")
+    served = set()
+    for function in functions:
+        trigger = next(b for b in json.loads(function.get_function_json())["bindings"]
+                       if b["type"] in TRIGGERS)
+        if trigger["type"] == "httpTrigger":
+            served |= {(m, _template(trigger["route"])) for m in trigger["methods"]}
+    assert served == {(spec.method, _template(spec.path)) for spec in ROUTES}
+
+
+def test_public_routes_are_anonymous_and_the_rest_use_the_apps_auth_level() -> None:
+    runtime = DurableGraphApp(auth_level=func.AuthLevel.ADMIN)
+    levels = {}
+    for function in runtime.function_app.get_functions():
+        trigger = next(b for b in json.loads(function.get_function_json())["bindings"] if b["type"] in TRIGGERS)
+        if trigger["type"] == "httpTrigger":
+            levels[trigger["route"]] = trigger["authLevel"]
+    assert levels["health"] == "ANONYMOUS" and levels["docs"] == "ANONYMOUS"
+    assert levels["runs/{instance_id}"] == "ADMIN"
+
+
+def test_adding_to_an_existing_app_prefixes_every_name_and_keeps_the_apps_own_functions() -> None:
+    existing = func.FunctionApp()
+
+    @existing.route(route="hello")
+    def hello(req: func.HttpRequest) -> func.HttpResponse:
+        return func.HttpResponse("hi")
+
+    runtime = DurableGraphApp()
+    assert runtime.add_to(existing, prefix="graphs_") is existing
+    functions = existing.get_functions()
+    assert host_problems(functions, generated_prefix="graphs_http_") == []
+    names = {f.get_function_name() for f in functions}
+    assert "hello" in names
+    assert {n for n in names if n != "hello"} == {
+        "graphs_" + ORCHESTRATOR, "graphs_" + ACTIVITY, *(f"graphs_http_{s.handler}" for s in ROUTES)}
+
+
+def test_a_durable_blueprint_receives_the_functions_directly() -> None:
+    blueprint = df.Blueprint()
+    DurableGraphApp().add_to(blueprint, prefix="g_")
+    app = df.DFApp()
+    app.register_functions(blueprint)
+    functions = app.get_functions()  # the SDK validates names once per app: index once
+    assert host_problems(functions, generated_prefix="g_http_") == []
+    assert "g_" + ORCHESTRATOR in {f.get_function_name() for f in functions}
+
+
+def test_the_checker_catches_what_the_host_would_refuse() -> None:
+    app = df.DFApp()
+    DurableGraphApp().add_to(app, prefix="a_")
+    DurableGraphApp().add_to(app, prefix="b_")  # same routes twice: the host refuses this
+    problems = host_problems(app.get_functions(), generated_prefix="a_http_")
+    assert any("conflicts with" in p for p in problems)
+    clash = df.DFApp()
+    DurableGraphApp().add_to(clash)
+    with pytest.raises(ValueError):  # the SDK itself refuses a duplicate function name
+        DurableGraphApp().add_to(clash)
+        clash.get_functions()
+
+
+def test_the_orchestrator_module_stays_pure() -> None:
+    """The orchestrator imports only the standard library, core/ and its own protocol module,
+    and never names a clock, randomness or I/O."""
+    package = ROOT / "src" / "azure_functions_durable_graph" / "azure"
+    allowed_relative = {"core", "protocol", "execution.backend"}
+    for module in ("orchestrator.py", "protocol.py"):
+        tree = ast.parse((package / module).read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level:
+                target = (node.module or "")
+                assert target in allowed_relative, f"{module} imports .{target}"
+            elif isinstance(node, (ast.Import, ast.ImportFrom)):
+                names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+                for name in names:
+                    assert name.split(".")[0] in {"__future__", "json", "collections", "datetime", "typing", "dataclasses"}, name
+            if isinstance(node, ast.Attribute):
+                assert node.attr not in {"now", "utcnow", "time", "random", "urandom", "uuid4", "open"}, (module, node.attr)
