@@ -5,15 +5,19 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
+from typing import Any
 
-from .common import add_target_argument, print_warning
+from .common import UsageError, add_target_argument, print_warning
 from .discovery import discover
 from .engine_session import add_db_argument, db_path
 
 # Open streams (SSE followers of waiting runs) get this long to end before shutdown goes on.
 GRACEFUL_SECONDS = 3
+ENGINES = ("local", "durable-emulator")
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -31,6 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="require this key (x-functions-key or Bearer); default: $DURABLE_GRAPH_API_KEY")
     parser.add_argument("--prefix", default="/api", help="route prefix (default /api)")
     parser.add_argument("--reload", action="store_true", help="restart when files in TARGET's folder change")
+    parser.add_argument(
+        "--engine", choices=ENGINES, default="local",
+        help="local: the embedded SQLite engine (default); durable-emulator: the generated Azure "
+        "Functions app run by the Durable emulator through the real Durable SDK (history in memory)",
+    )
     return parser
 
 
@@ -48,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
             print_warning(f"graph '{graph.graph_name}' is invalid and not served: {graph.error.message}")
     if not _is_loopback(args.host) and api_key is None:
         print_warning(f"binding to {args.host} without an API key: anyone who can reach it can run graphs")
+    if args.engine == "durable-emulator":
+        return _serve_on_emulator(args, registrations)
     base = f"http://{args.host}:{args.port}{args.prefix.rstrip('/')}"
     print(f"durable-graph serving {', '.join(g.graph_name for g in discovery.graphs) or 'no graphs'}")
     print(f"  API      {base}/")
@@ -69,6 +80,36 @@ def run(args: argparse.Namespace) -> int:
     app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix)
     uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
                 timeout_graceful_shutdown=GRACEFUL_SECONDS)
+    return 0
+
+
+def _serve_on_emulator(args: argparse.Namespace, registrations: list[Any]) -> int:
+    """Serve the generated Functions app on the Durable emulator until SIGINT/SIGTERM."""
+    from ..azure.app import DurableGraphApp
+    from ..azure.emulator import DurableEmulator, EmulatorServer
+
+    if args.reload:
+        raise UsageError("--reload is not supported with --engine durable-emulator")
+    if args.prefix.strip("/") != "api":
+        raise UsageError("--prefix is fixed to /api with --engine durable-emulator (the Functions route prefix)")
+    runtime = DurableGraphApp()
+    for registration in registrations:
+        runtime.register_registration(registration)
+    emulator = DurableEmulator(runtime.function_app)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    with EmulatorServer(emulator, host=args.host, port=args.port) as server:
+        base = f"{server.base_url}/api"
+        print(f"durable-graph serving {', '.join(r.graph_name for r in registrations) or 'no graphs'} "
+              "on the Durable emulator (Durable history in memory, lost at exit)")
+        print(f"  API      {base}/")
+        print(f"  docs     {base}/docs")
+        print(f"  OpenAPI  {base}/openapi.json")
+        sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    print("durable-graph: emulator stopped")
     return 0
 
 
