@@ -46,7 +46,16 @@ def steps_from_history(events: list[Any]) -> list[dict[str, Any]]:
             steps.append({k: result.get(k) for k in (
                 "step", "task_id", "node", "attempt", "ok", "update", "route", "error",
                 "started_at", "finished_at")})
+    # Parallel tasks finish in any order; like the local store, list a superstep's tasks in
+    # the order they were created (task ids are "{step}:{index}:{node}").
+    steps.sort(key=_creation_order)
     return steps
+
+
+def _creation_order(step: dict[str, Any]) -> tuple[int, int]:
+    parts = str(step.get("task_id", "")).split(":")
+    index = int(parts[1]) if len(parts) >= 3 and parts[1].isdigit() else 0
+    return (int(step.get("step") or 0), index)
 
 
 __all__ = ["steps_from_history"]
