@@ -63,6 +63,14 @@ class DurableEmulator:
         self._dispatcher: asyncio.Task[None] | None = None
         self._asgi: Any = None
 
+    def redeploy(self, app: Any) -> None:
+        """Swap in a new version of the app, as a deployment does: Durable state (instances,
+        history, timers) stays; the next episode of every instance runs the new code."""
+        self.app = app
+        self.functions = index_app(app)
+        self._engine.index = self.functions
+        self._asgi = None  # HTTP triggers of the new app (an already served app keeps its router)
+
     # ------------------------------------------------------------------ plumbing
 
     def _bind_loop(self) -> None:

@@ -1,0 +1,193 @@
+"""A redeploy that changes a graph under a running orchestration.
+
+Without the manifest travelling with the run (a hand-written Durable orchestrator that reads the
+graph from the code deployed now), reordering two nodes makes the replay schedule different
+work than its history: the emulator fails the instance with the host's non-determinism message.
+With ``DurableGraphApp`` (the run carries its manifest) the same redeploy is harmless: the run
+finishes with the topology it started with, and only handler code comes from the new
+deployment; a handler the new deployment lacks fails the run with a clear error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated, Any
+
+import azure.durable_functions as df
+from pydantic import BaseModel
+
+from azure_functions_durable_graph import (
+    DurableGraphApp,
+    GraphRegistration,
+    ManifestBuilder,
+    RouteDecision,
+    reducers,
+)
+from azure_functions_durable_graph.azure.emulator import DurableEmulator
+from azure_functions_durable_graph.azure.protocol import ORCHESTRATOR, start_payload
+from azure_functions_durable_graph.execution import ManualClock
+
+
+class OrderState(BaseModel):
+    """Each node appends its name (and the deployment that ran it)."""
+
+    log: Annotated[list[str], reducers.append] = []
+
+
+def build_graph(order: list[str], *, tag: str) -> GraphRegistration:
+    """A chain over ``order``; after the second node the run waits for 'go' (so it is in flight
+    with two steps in its history)."""
+    builder = ManifestBuilder(graph_name="ordered", state_model=OrderState)
+    builder.set_entrypoint(order[0])
+    for index, name in enumerate(order):
+        handler = _appender(f"{name}@{tag}")
+        if index == 1:
+            wait = RouteDecision.wait_for_event("go", order[2])
+            builder.add_node(name, handler, route=_always(wait), route_targets=[wait])
+        elif index == len(order) - 1:
+            builder.add_node(name, handler, terminal=True)
+        else:
+            builder.add_node(name, handler, next_node=order[index + 1])
+    builder.add_event_handler("go")
+    return builder.build()
+
+
+def _appender(entry: str) -> Any:
+    def handler(state: OrderState) -> dict[str, Any]:
+        return {"log": entry}
+
+    return handler
+
+
+def _always(decision: RouteDecision) -> Any:
+    return lambda state: decision
+
+
+def chain_order(registration: GraphRegistration) -> list[str]:
+    """The node order as the *current* code declares it (entrypoint, wait target, then edges)."""
+    manifest = registration.manifest
+    nodes = {n.name: n for n in manifest.nodes}
+    order: list[str] = []
+    node: str | None = manifest.entrypoint
+    while node:
+        order.append(node)
+        spec = nodes[node]
+        nxt = spec.next or [w.resume_node for w in spec.waits]
+        node = nxt[0] if nxt else None
+    return order
+
+
+def _appender(entry: str) -> Any:
+    def handler(state: OrderState) -> dict[str, Any]:
+        return {"log": entry}
+
+    return handler
+
+
+def _always(decision: RouteDecision) -> Any:
+    return lambda state: decision
+
+
+
+
+def naive_app(registration: GraphRegistration) -> df.DFApp:
+    """How Durable code is usually written: the orchestrator reads the graph from current code."""
+    app = df.DFApp()
+
+    @app.orchestration_trigger(context_name="context")
+    def naive_orchestrator(context: Any) -> Any:
+        log = []
+        for index, node in enumerate(chain_order(registration)):
+            log.append((yield context.call_activity(node, node)))
+            if index == 1:
+                yield context.wait_for_external_event("go")
+        return log
+
+    for node in chain_order(registration):
+        def activity(name: str) -> str:
+            return f"{name} ran"
+        activity.__name__ = node
+        app.function_name(name=node)(app.activity_trigger(input_name="name")(activity))
+    return app
+
+
+def graph_app(registration: GraphRegistration) -> Any:
+    runtime = DurableGraphApp()
+    runtime.register_registration(registration)
+    return runtime
+
+
+def _payload(registration: GraphRegistration) -> dict[str, Any]:
+    manifest = registration.manifest
+    return start_payload(manifest.model_dump(mode="json"), {"log": []}, metadata={}, created_at=0.0,
+                         root={"graph": "ordered", "hash": manifest.graph_hash, "path": []},
+                         policy=DurableGraphApp().compaction)
+
+
+async def _pause_then_redeploy(emulator: DurableEmulator, new_app: Any, start: Any) -> Any:
+    instance_id = await start()
+    await emulator.run_until_idle()
+    assert emulator.get_instance(instance_id).runtime_status == "Running"
+    emulator.redeploy(new_app)
+    return instance_id
+
+
+def test_without_the_manifest_a_reorder_is_a_non_determinism_failure() -> None:
+    async def scenario() -> Any:
+        v1 = build_graph(["a", "b", "c"], tag="v1")
+        emulator = DurableEmulator(naive_app(v1), clock=ManualClock(auto_advance=False))
+        v2 = build_graph(["b", "a", "c"], tag="v2")
+
+        async def start() -> str:
+            return await emulator.start_new("naive_orchestrator", "naive-1")
+
+        instance_id = await _pause_then_redeploy(emulator, naive_app(v2), start)
+        await emulator.raise_event(instance_id, "go", None)
+        # The new code schedules 'b' where the history has 'a': the host refuses the replay.
+        await emulator.run_until_idle()
+        return emulator.get_instance(instance_id)
+
+    state = asyncio.run(scenario())
+    assert state.runtime_status == "Failed", state.output
+    assert "Non-Deterministic workflow detected" in str(state.output)
+
+
+def test_with_the_manifest_travelling_the_run_keeps_its_topology() -> None:
+    async def scenario() -> Any:
+        v1 = build_graph(["a", "b", "c"], tag="v1")
+        emulator = DurableEmulator(graph_app(v1).function_app, clock=ManualClock(auto_advance=False))
+        v2 = graph_app(build_graph(["b", "a", "c"], tag="v2"))
+
+        async def start() -> str:
+            return await emulator.start_new(ORCHESTRATOR, "pinned-1", _payload(v1))
+
+        instance_id = await _pause_then_redeploy(emulator, v2.function_app, start)
+        await emulator.raise_event(instance_id, "durable_graph_input",
+                                   {"kind": "event", "id": "e1", "name": "go", "payload": {}})
+        await emulator.run_until_idle()
+        return emulator.get_instance(instance_id)
+
+    state = asyncio.run(scenario())
+    assert state.runtime_status == "Completed", state.output
+    # v1's order (a, b, c) although v2 declares (b, a, c); c ran with the handler deployed now.
+    assert state.output["state"]["log"] == ["a@v1", "b@v1", "c@v2"]
+
+
+def test_a_handler_missing_from_the_new_deployment_fails_the_run_clearly() -> None:
+    async def scenario() -> Any:
+        v1 = build_graph(["a", "b", "c"], tag="v1")
+        emulator = DurableEmulator(graph_app(v1).function_app, clock=ManualClock(auto_advance=False))
+        v2 = graph_app(build_graph(["a", "b", "d"], tag="v2"))  # node "c" is gone
+
+        async def start() -> str:
+            return await emulator.start_new(ORCHESTRATOR, "pinned-2", _payload(v1))
+
+        instance_id = await _pause_then_redeploy(emulator, v2.function_app, start)
+        await emulator.raise_event(instance_id, "durable_graph_input",
+                                   {"kind": "event", "id": "e1", "name": "go", "payload": {}})
+        await emulator.run_until_idle()
+        return emulator.get_instance(instance_id)
+
+    state = asyncio.run(scenario())
+    assert state.runtime_status == "Failed"
+    assert "node 'c'" in str(state.output) and "handler" in str(state.output).lower(), state.output
