@@ -23,7 +23,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from azure_functions_durable_graph import DurableGraphApp, GraphRegistration, ManifestBuilder, RouteDecision
+from azure_functions_durable_graph import (
+    DurableGraphApp,
+    GraphRegistration,
+    ManifestBuilder,
+    RouteDecision,
+)
 from azure_functions_durable_graph.azure.protocol import ACTIVITY, ORCHESTRATOR
 
 WINDOW = 5  # steps either side of the measured step
