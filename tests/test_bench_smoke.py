@@ -88,3 +88,16 @@ def test_parked_line(output: str) -> None:
     float(match[2]), float(match[3])
     assert int(match[6]) >= 1
     assert all(float(match[i]) > 0 for i in (4, 5, 7))
+
+
+def test_the_emulator_benchmark_prints_its_table_with_one_activity_per_node() -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-m", "bench.emulator_bench", "--steps", "60"], cwd=ROOT,
+        capture_output=True, text=True, timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| ") and "ms/step" not in line]
+    assert [r.split("|")[1].strip() for r in rows] == ["continue-as-new (default policy)", "no compaction (peer)"]
+    for row in rows:
+        cells = [c.strip() for c in row.split("|")[2:-1]]
+        assert cells[4] == "1.00", row  # activities per node: node and router in one activity

@@ -21,7 +21,7 @@ class DurableGraphApp:
 
     def __init__(
         self, *, auth_level: Any = None, route_prefix: str = "api",
-        continue_as_new_after_steps: int = 100, max_history_events: int = 600,
+        continue_as_new_after_steps: int = 20, max_history_events: int = 250,
     ) -> None:
         for name, value in (("continue_as_new_after_steps", continue_as_new_after_steps),
                             ("max_history_events", max_history_events)):

@@ -28,8 +28,8 @@ ERROR_MESSAGE_LIMIT = 2000
 class CompactionPolicy:
     """When the orchestrator continues as new (at a superstep boundary) to keep history short."""
 
-    after_steps: int = 100
-    max_history_events: int = 600
+    after_steps: int = 20
+    max_history_events: int = 250
 
 
 def start_payload(
