@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..execution.backend import RunStatus
 from ..execution.driver import new_state
 from ..execution.executor import to_json, validate_event_payload
-from ..graph.errors import RunConflictError, RunNotFoundError
+from ..graph.errors import EventNotDeclaredError, RunConflictError, RunNotFoundError
 from .history_view import steps_from_history
 from .protocol import INPUT_EVENT, CompactionPolicy, input_message, start_payload
 
@@ -205,7 +205,20 @@ class DurableClientBackend:
     async def raise_event(self, instance_id: str, event_name: str, payload: Any, *,
                           event_id: str | None = None) -> str:
         """Validate the payload against the run's graph, then deliver it on the input event."""
-        status = await self._unfinished(instance_id, f"send event '{event_name}'")
+        durable = await self._durable_status(instance_id)
+        status = self._run_status(durable)
+        if status.finished:
+            raise RunConflictError(
+                f"run '{instance_id}' is {status.status}; cannot send event '{event_name}'",
+                details={"instance_id": instance_id, "status": status.status},
+            )
+        # Declared or not is the run's own manifest's answer (it travels with the run).
+        declared = [e.get("name") for e in (_decoded(durable.input_).get("manifest") or {}).get("events", [])]
+        if event_name not in declared:
+            raise EventNotDeclaredError(
+                f"graph '{status.graph_name}' does not declare event '{event_name}' (declared: {', '.join(map(str, declared)) or 'none'})",
+                details={"instance_id": instance_id, "event": event_name},
+            )
         registration = self.owner.get(status.graph_name)
         value = to_json(validate_event_payload(registration, event_name, payload))
         event_id = event_id or uuid.uuid4().hex

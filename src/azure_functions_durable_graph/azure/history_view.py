@@ -24,7 +24,7 @@ def _decoded(value: Any) -> Any:
 
 def _event_type(event: Any) -> str:
     raw = event.get("EventType", event.get("eventType"))
-    names = {4: "TaskCompleted", 15: "SubOrchestrationInstanceCompleted"}
+    names = {5: "TaskCompleted", 8: "SubOrchestrationInstanceCompleted"}  # HistoryEventType values
     return names.get(raw, str(raw)) if isinstance(raw, int) else str(raw)
 
 

@@ -40,7 +40,7 @@ from .protocol import (
     start_payload,
 )
 
-EVENT_RAISED = 5  # Durable HistoryEventType.EventRaised
+EVENT_RAISED = 15  # Durable HistoryEventType.EVENT_RAISED (a test pins it to the SDK)
 
 
 class RunFailedError(Exception):
@@ -86,10 +86,21 @@ class _Orchestration:
         self.inbox: Any = None
         self.inputs_consumed = 0
         self.results_applied = 0
+        self.durable_tasks = 0  # activities, sub-orchestrations and timers scheduled
         self.last_status: dict[str, Any] | None = None
 
     # -- scheduling --------------------------------------------------------------------------
+    def estimated_history(self) -> int:
+        """This generation's Durable history length, estimated from what it did so far.
+
+        Every scheduled task or timer costs two events (scheduled, completed), every consumed
+        input one, and the start two. ``len(context.histories)`` would be wrong here: a replay
+        sees the whole history, so a decision based on it could differ from the original one.
+        """
+        return 2 + 2 * self.durable_tasks + self.inputs_consumed
+
     def schedule(self, command: dict[str, Any]) -> Any:
+        self.durable_tasks += 1
         if command["kind"] == "subgraph":
             child = self.graph.child(command["node"])
             parent_task = {k: command[k] for k in ("task_id", "node", "step", "attempt")}
@@ -197,7 +208,7 @@ def orchestrate(context: Any, names: dict[str, str] | None = None) -> Generator[
         run.publish()
         if decision.finished:
             break
-        history_full = len(context.histories) > run.policy.max_history_events
+        history_full = run.estimated_history() > run.policy.max_history_events
         at_boundary = decision.compact or (history_full and _at_boundary(run.snapshot))
         if at_boundary and run.may_continue_as_new():
             mark_compacted(run.snapshot)
@@ -213,6 +224,7 @@ def orchestrate(context: Any, names: dict[str, str] | None = None) -> Generator[
         current_timers = {t["id"] for t in decision.timers}
         for timer in decision.timers:
             if timer["id"] not in run.timers:
+                run.durable_tasks += 1
                 run.timers[timer["id"]] = context.create_timer(_fire_at(float(timer["fire_at"])))
         if run.inbox is None:
             run.inbox = context.wait_for_external_event(INPUT_EVENT)

@@ -20,6 +20,7 @@ from .errors import (
 )
 from .host import DurableEmulator
 from .instances import InstanceState
+from .replay import replay_history
 from .server import EmulatorServer
 from .stats import EmulatorStats
 
@@ -35,4 +36,5 @@ __all__ = [
     "InstanceStateError",
     "NonDeterminismError",
     "UnsupportedActionError",
+    "replay_history",
 ]

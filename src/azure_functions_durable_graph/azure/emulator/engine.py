@@ -42,6 +42,7 @@ from .instances import (
     ParentLink,
 )
 from .invoke import call_activity, call_orchestrator
+from .replay import orchestrator_context_json
 from .stats import EmulatorStats
 from .timers import TimerQueue
 
@@ -120,17 +121,10 @@ class Engine:
 
     def _context_json(self, inst: Instance, new_events: list[h.Event]) -> str:
         played = [dict(e, IsPlayed=True) for e in inst.history]
-        return json.dumps({
-            "history": played + new_events,
-            "input": inst.context_input,
-            "instanceId": inst.instance_id,
-            "isReplaying": bool(inst.history),
-            "parentInstanceId": inst.parent.instance_id if inst.parent else None,
-            # Older SDKs read only ``upperSchemaVersion`` (V2 at most); newer ones also read
-            # ``upperSchemaVersionNew``, as the extension sends both.
-            "upperSchemaVersion": min(self.upper_schema_version, 1),
-            "upperSchemaVersionNew": self.upper_schema_version,
-        })
+        return orchestrator_context_json(
+            played + new_events, input_json=inst.context_input, instance_id=inst.instance_id,
+            parent_instance_id=inst.parent.instance_id if inst.parent else None,
+            upper_schema_version=self.upper_schema_version)
 
     async def run_episode(self, instance_id: str) -> None:
         """Run one episode of a ready instance (no-op if it has nothing new)."""

@@ -92,6 +92,7 @@ class Instance:
             history=copy.deepcopy(self.history),
             parent_instance_id=self.parent.instance_id if self.parent else None,
             failure_details=copy.deepcopy(self.failure),
+            generation=self.generation,
         )
 
 
@@ -115,6 +116,7 @@ class InstanceState:
     history: list[dict[str, Any]]
     parent_instance_id: str | None
     failure_details: dict[str, Any] | None
+    generation: int = 0  # how many times the instance continued as new
 
     @property
     def is_finished(self) -> bool:
