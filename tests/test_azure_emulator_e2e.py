@@ -202,3 +202,21 @@ def test_no_event_is_lost_across_continue_as_new(emulated: Any) -> None:
     assert final["output"]["state"]["count"] == LOOPS
     state = emulator.get_instance(instance_id)
     assert state is not None and state.generation > LOOPS // 2, "the run did not keep compacting"
+
+
+def test_listing_openapi_and_the_progress_stream_work_on_azure(emulated: Any) -> None:
+    _, client, _ = emulated
+    started = client.post("/api/graphs/support_agent/runs", json={"input": {"ticket": "stream me"}})
+    instance_id = started.json()["instance_id"]
+    _wait(client, instance_id, ("waiting",))
+    listed = client.get("/api/runs", params={"graph": "support_agent", "status": "waiting"}).json()
+    assert instance_id in [r["instance_id"] for r in listed["runs"]]
+    document = client.get("/api/openapi.json").json()
+    assert document["openapi"].startswith("3.1") and "/api/graphs/support_agent/runs" in document["paths"]
+    stream = client.get(f"/api/runs/{instance_id}/stream")
+    assert stream.status_code == 200 and stream.headers["content-type"].startswith("text/event-stream")
+    ids = [int(line[4:]) for line in stream.text.splitlines() if line.startswith("id: ")]
+    assert ids and ids == sorted(ids)
+    resumed = client.get(f"/api/runs/{instance_id}/stream", headers={"Last-Event-ID": str(ids[-1])})
+    assert not [line for line in resumed.text.splitlines() if line.startswith("id: ")]
+    client.post(f"/api/runs/{instance_id}/cancel?force=true", json={})

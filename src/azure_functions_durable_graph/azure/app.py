@@ -137,6 +137,12 @@ class LazyFunctionApp:
             return type(self.built())
         return LazyFunctionApp
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # e.g. a host resetting the app's indexing state: it belongs to the real app
+            setattr(self.built(), name, value)
+
     def __getattr__(self, name: str) -> Any:
         if name.startswith("_"):
             raise AttributeError(name)

@@ -20,6 +20,7 @@ from ..execution.driver import new_state
 from ..execution.executor import to_json, validate_event_payload
 from ..graph.errors import EventNotDeclaredError, RunConflictError, RunNotFoundError
 from .history_view import steps_from_history
+from .progress import DurableProgress
 from .protocol import INPUT_EVENT, CompactionPolicy, input_message, start_payload
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ def _decoded(value: Any) -> Any:
     return value
 
 
-class DurableClientBackend:
+class DurableClientBackend(DurableProgress):
     """Runs of a ``DurableGraphApp`` as Durable orchestrations."""
 
     def __init__(self, client: Any, owner: DurableGraphApp, *, orchestrator: str,
@@ -53,6 +54,7 @@ class DurableClientBackend:
         self.owner = owner
         self.orchestrator = orchestrator
         self.policy = policy or CompactionPolicy()
+        self._versions: dict[str, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
     async def _durable_status(self, instance_id: str, **options: bool) -> Any:

@@ -16,7 +16,7 @@ from ..api.protocol import ApiRequest, ApiResponse, error_response
 from ..graph.errors import DurableGraphError
 
 SSE_RETRY_MS = 1000
-STREAM_BUDGET_SECONDS = 20.0
+STREAM_BUDGET_SECONDS = 5.0  # one buffered stream response waits at most this long
 DEFAULT_MAX_BODY = 1024 * 1024
 
 
@@ -47,9 +47,13 @@ async def buffered_body(response: ApiResponse) -> bytes:
         return response.encoded()
     chunks = [f"retry: {SSE_RETRY_MS}\n\n".encode()]
     stream = response.stream
+    deadline = asyncio.get_running_loop().time() + STREAM_BUDGET_SECONDS
     try:
         while True:
-            chunk = await asyncio.wait_for(stream.__anext__(), STREAM_BUDGET_SECONDS)
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                break
+            chunk = await asyncio.wait_for(stream.__anext__(), left)
             if chunk.startswith(b":"):
                 break
             chunks.append(chunk)
