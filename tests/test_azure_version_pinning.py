@@ -124,70 +124,47 @@ def _payload(registration: GraphRegistration) -> dict[str, Any]:
                          policy=DurableGraphApp().compaction)
 
 
-async def _pause_then_redeploy(emulator: DurableEmulator, new_app: Any, start: Any) -> Any:
-    instance_id = await start()
-    await emulator.run_until_idle()
-    assert emulator.get_instance(instance_id).runtime_status == "Running"
-    emulator.redeploy(new_app)
-    return instance_id
+def redeploy_mid_run(first: Any, second: Any, *, orchestrator: str, input: Any,
+                     go: tuple[str, Any]) -> Any:
+    """Start on ``first``, let the run pause on its wait, deploy ``second``, send ``go``, finish."""
 
-
-def test_without_the_manifest_a_reorder_is_a_non_determinism_failure() -> None:
     async def scenario() -> Any:
-        v1 = build_graph(["a", "b", "c"], tag="v1")
-        emulator = DurableEmulator(naive_app(v1), clock=ManualClock(auto_advance=False))
-        v2 = build_graph(["b", "a", "c"], tag="v2")
-
-        async def start() -> str:
-            return await emulator.start_new("naive_orchestrator", "naive-1")
-
-        instance_id = await _pause_then_redeploy(emulator, naive_app(v2), start)
-        await emulator.raise_event(instance_id, "go", None)
-        # The new code schedules 'b' where the history has 'a': the host refuses the replay.
+        emulator = DurableEmulator(first, clock=ManualClock(auto_advance=False))
+        instance_id = await emulator.start_new(orchestrator, "redeployed", input)
+        await emulator.run_until_idle()
+        assert emulator.get_instance(instance_id).runtime_status == "Running"
+        emulator.redeploy(second)
+        await emulator.raise_event(instance_id, *go)
         await emulator.run_until_idle()
         return emulator.get_instance(instance_id)
 
-    state = asyncio.run(scenario())
+    return asyncio.run(scenario())
+
+
+GO = ("durable_graph_input", {"kind": "event", "id": "e1", "name": "go", "payload": {}})
+
+
+def test_without_the_manifest_a_reorder_is_a_non_determinism_failure() -> None:
+    v1, v2 = build_graph(["a", "b", "c"], tag="v1"), build_graph(["b", "a", "c"], tag="v2")
+    # After the redeploy the code schedules 'b' where the history has 'a': the host refuses it.
+    state = redeploy_mid_run(naive_app(v1), naive_app(v2), orchestrator="naive_orchestrator", input=None,
+                             go=("go", None))
     assert state.runtime_status == "Failed", state.output
     assert "Non-Deterministic workflow detected" in str(state.output)
 
 
 def test_with_the_manifest_travelling_the_run_keeps_its_topology() -> None:
-    async def scenario() -> Any:
-        v1 = build_graph(["a", "b", "c"], tag="v1")
-        emulator = DurableEmulator(graph_app(v1).function_app, clock=ManualClock(auto_advance=False))
-        v2 = graph_app(build_graph(["b", "a", "c"], tag="v2"))
-
-        async def start() -> str:
-            return await emulator.start_new(ORCHESTRATOR, "pinned-1", _payload(v1))
-
-        instance_id = await _pause_then_redeploy(emulator, v2.function_app, start)
-        await emulator.raise_event(instance_id, "durable_graph_input",
-                                   {"kind": "event", "id": "e1", "name": "go", "payload": {}})
-        await emulator.run_until_idle()
-        return emulator.get_instance(instance_id)
-
-    state = asyncio.run(scenario())
+    v1, v2 = build_graph(["a", "b", "c"], tag="v1"), build_graph(["b", "a", "c"], tag="v2")
+    state = redeploy_mid_run(graph_app(v1).function_app, graph_app(v2).function_app,
+                             orchestrator=ORCHESTRATOR, input=_payload(v1), go=GO)
     assert state.runtime_status == "Completed", state.output
     # v1's order (a, b, c) although v2 declares (b, a, c); c ran with the handler deployed now.
     assert state.output["state"]["log"] == ["a@v1", "b@v1", "c@v2"]
 
 
 def test_a_handler_missing_from_the_new_deployment_fails_the_run_clearly() -> None:
-    async def scenario() -> Any:
-        v1 = build_graph(["a", "b", "c"], tag="v1")
-        emulator = DurableEmulator(graph_app(v1).function_app, clock=ManualClock(auto_advance=False))
-        v2 = graph_app(build_graph(["a", "b", "d"], tag="v2"))  # node "c" is gone
-
-        async def start() -> str:
-            return await emulator.start_new(ORCHESTRATOR, "pinned-2", _payload(v1))
-
-        instance_id = await _pause_then_redeploy(emulator, v2.function_app, start)
-        await emulator.raise_event(instance_id, "durable_graph_input",
-                                   {"kind": "event", "id": "e1", "name": "go", "payload": {}})
-        await emulator.run_until_idle()
-        return emulator.get_instance(instance_id)
-
-    state = asyncio.run(scenario())
+    v1, v2 = build_graph(["a", "b", "c"], tag="v1"), build_graph(["a", "b", "d"], tag="v2")  # no "c"
+    state = redeploy_mid_run(graph_app(v1).function_app, graph_app(v2).function_app,
+                             orchestrator=ORCHESTRATOR, input=_payload(v1), go=GO)
     assert state.runtime_status == "Failed"
     assert "node 'c'" in str(state.output) and "handler" in str(state.output).lower(), state.output

@@ -14,7 +14,7 @@ import pytest
 
 import azure_functions_durable_graph
 from azure_functions_durable_graph import GraphManifest
-from azure_functions_durable_graph.cli import main
+from cli_helpers import assert_one_error_line, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cli"
 QUICK = str(FIXTURES / "quick_app.py")
@@ -27,21 +27,6 @@ INVALID_AT_IMPORT = str(FIXTURES / "invalid_at_import.py")
 def _restore_sys_path(monkeypatch: pytest.MonkeyPatch) -> None:
     # Loading a target puts its folder on sys.path; keep that from leaking between tests.
     monkeypatch.setattr(sys, "path", list(sys.path))
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_error_line(err: str, *fragments: str) -> None:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("durable-graph: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 # validate --------------------------------------------------------------------------------

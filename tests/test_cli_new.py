@@ -16,7 +16,8 @@ import pytest
 
 import azure_functions_durable_graph
 from azure_functions_durable_graph import DurableGraphError
-from azure_functions_durable_graph.cli import commands_new, entry, main
+from azure_functions_durable_graph.cli import commands_new, entry
+from cli_helpers import assert_one_error_line, run_cli
 
 PROJECT_FILES = {
     "function_app.py",
@@ -37,21 +38,6 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     # Register the command when the entry point does not list it (yet).
     if commands_new not in entry.COMMANDS:
         monkeypatch.setattr(entry, "COMMANDS", (*entry.COMMANDS, commands_new))
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_error_line(err: str, *fragments: str) -> None:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("durable-graph: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:

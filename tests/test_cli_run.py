@@ -10,10 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from azure_functions_durable_graph.cli import main
 from azure_functions_durable_graph.cli.engine_session import valid_registrations
 from azure_functions_durable_graph.local.engine import LocalEngine
 from azure_functions_durable_graph.local.store.sqlite import SqliteRunStore
+from cli_helpers import assert_one_error_line
+from cli_helpers import run_cli as cli
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 QUICK = str(EXAMPLES / "quick_example.py")
@@ -56,21 +57,6 @@ def _isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 @pytest.fixture
 def db(tmp_path: Path) -> str:
     return str(tmp_path / "runs.db")
-
-
-def cli(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
-
-
-def assert_one_error_line(err: str, *fragments: str) -> None:
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("durable-graph: error: ")
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def run_id_of(out: str) -> str:
@@ -426,7 +412,6 @@ def test_runs_cancel_of_an_unknown_run(capsys: pytest.CaptureFixture[str], db: s
     code, _, err = cli(capsys, "runs", "cancel", "ghost", "--target", SUPPORT, "--db", db)
     assert code == 2
     assert_one_error_line(err, "RUN_NOT_FOUND", "ghost")
-
 
 
 def test_events_send_no_wait_stores_the_event_durably(

@@ -9,7 +9,6 @@ Durable history of the current generation.
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 import uuid
 from datetime import datetime, timezone
@@ -19,6 +18,7 @@ from ..execution.backend import RunStatus
 from ..execution.driver import new_state
 from ..execution.executor import to_json, validate_event_payload
 from ..graph.errors import EventNotDeclaredError, RunConflictError, RunNotFoundError
+from .history_view import decoded as _decoded
 from .history_view import steps_from_history
 from .progress import DurableProgress
 from .protocol import INPUT_EVENT, CompactionPolicy, input_message, start_payload
@@ -34,15 +34,6 @@ def _timestamp(value: Any, default: float) -> float:
     if isinstance(value, datetime):
         return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
     return default
-
-
-def _decoded(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
 
 
 class DurableClientBackend(DurableProgress):

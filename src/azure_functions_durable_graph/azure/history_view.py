@@ -13,7 +13,8 @@ from typing import Any
 STEP_EVENTS = ("TaskCompleted", "SubOrchestrationInstanceCompleted")
 
 
-def _decoded(value: Any) -> Any:
+def decoded(value: Any) -> Any:
+    """A JSON text decoded (Durable hands payloads back as text or values); else as is."""
     if isinstance(value, str):
         try:
             return json.loads(value)
@@ -34,7 +35,7 @@ def steps_from_history(events: list[Any]) -> list[dict[str, Any]]:
     for event in events:
         if not isinstance(event, dict) or _event_type(event) not in STEP_EVENTS:
             continue
-        result = _decoded(event.get("Result", event.get("result")))
+        result = decoded(event.get("Result", event.get("result")))
         if not isinstance(result, dict):
             continue
         if "parent_task" in result and isinstance(result["parent_task"], dict):
@@ -58,4 +59,4 @@ def _creation_order(step: dict[str, Any]) -> tuple[int, int]:
     return (int(step.get("step") or 0), index)
 
 
-__all__ = ["steps_from_history"]
+__all__ = ["decoded", "steps_from_history"]
