@@ -16,6 +16,7 @@ import inspect
 import json
 import re
 import sys
+import typing
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,28 @@ def _template(route: str) -> str:
     return re.sub(r"\{[^}]*\}", "{}", route.strip("/").lower())
 
 
+def _annotation_problems(name: str, user_function: Any, bindings: list[dict[str, Any]]) -> list[str]:
+    """The worker's load-time checks of annotations: resolvable, real types, matching the binding."""
+    try:
+        hints = typing.get_type_hints(user_function)
+    except Exception as exc:  # noqa: BLE001 - the worker fails the load the same way
+        return [f"{name}: annotations do not resolve: {exc}"]
+    problems = []
+    for parameter, hint in hints.items():
+        if not isinstance(hint, type) and typing.get_origin(hint) is None:
+            problems.append(f"{name}: '{parameter}' has the non-type annotation {hint!r}")
+    by_name = {b["name"]: b for b in bindings}
+    for parameter, hint in hints.items():
+        binding = by_name.get("$return" if parameter == "return" else parameter)
+        if binding is None or not isinstance(hint, type) or hint in (str, bytes):
+            continue
+        if binding["type"] == "httpTrigger" and not issubclass(hint, func.HttpRequest):
+            problems.append(f"{name}: the HTTP request parameter is annotated {hint!r}")
+        if binding["type"] == "http" and not issubclass(hint, (func.HttpResponse, str)):
+            problems.append(f"{name}: the HTTP return is annotated {hint!r}")
+    return problems
+
+
 def host_problems(functions: list[Any], generated_prefix: str = "http_") -> list[str]:
     """Every rule of the Functions host the indexed functions break (empty when accepted)."""
     problems: list[str] = []
@@ -78,7 +101,9 @@ def host_problems(functions: list[Any], generated_prefix: str = "http_") -> list
         binding_names = [b["name"] for b in bindings]
         if len(set(binding_names)) != len(binding_names):
             problems.append(f"{name}: duplicate binding names {binding_names}")
-        parameters = set(inspect.signature(function.get_user_function()).parameters)
+        user_function = function.get_user_function()
+        parameters = set(inspect.signature(user_function).parameters)
+        problems += _annotation_problems(name, user_function, bindings)
         for binding in bindings:
             if binding["name"] != "$return" and binding["name"] not in parameters:
                 problems.append(f"{name}: binding '{binding['name']}' is not a parameter of the function")
@@ -178,6 +203,13 @@ def test_the_checker_catches_what_the_host_would_refuse() -> None:
     DurableGraphApp().add_to(app, prefix="b_")  # same routes twice: the host refuses this
     problems = host_problems(app.get_functions(), generated_prefix="a_http_")
     assert any("conflicts with" in p for p in problems)
+    sloppy = df.DFApp()
+
+    @sloppy.route(route="sloppy")
+    def untyped(req: Any) -> Any:  # the worker refuses non-type annotations
+        return None
+
+    assert any(p.startswith("untyped: ") for p in host_problems(sloppy.get_functions()))
     clash = df.DFApp()
     DurableGraphApp().add_to(clash)
     with pytest.raises(ValueError):  # the SDK itself refuses a duplicate function name

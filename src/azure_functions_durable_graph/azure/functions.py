@@ -84,7 +84,7 @@ def register_functions(owner: DurableGraphApp, app: Any, *, prefix: str = "") ->
 
     app.function_name(name=names.orchestrator)(app.orchestration_trigger(context_name="context")(orchestrator))
 
-    def execute_task(command: Any) -> Any:
+    def execute_task(command: dict) -> dict:  # type: ignore[type-arg]  # plain types: the worker checks them
         return activity_body(owner, command)
 
     app.function_name(name=names.activity)(app.activity_trigger(input_name="command")(execute_task))
@@ -103,6 +103,8 @@ def register_functions(owner: DurableGraphApp, app: Any, *, prefix: str = "") ->
 def _http_endpoint(owner: DurableGraphApp, spec: RouteSpec, names: FunctionNames) -> Any:
     prefix = "/" + owner.route_prefix.strip("/") if owner.route_prefix.strip("/") else ""
 
+    import azure.functions as func
+
     async def endpoint(req: Any, client: Any) -> Any:
         backend = DurableClientBackend(client, owner, orchestrator=names.orchestrator, policy=owner.compaction)
         operation = api_operations(backend, owner, prefix=prefix or "/")[spec.handler]
@@ -110,6 +112,9 @@ def _http_endpoint(owner: DurableGraphApp, spec: RouteSpec, names: FunctionNames
 
     endpoint.__name__ = names.http(spec)
     endpoint.__qualname__ = endpoint.__name__
+    # The worker resolves annotations with typing.get_type_hints and checks each against its
+    # binding (the request must be an HttpRequest, the return an HttpResponse): real types here.
+    endpoint.__annotations__ = {"req": func.HttpRequest, "client": str, "return": func.HttpResponse}
     return endpoint
 
 
