@@ -234,3 +234,19 @@ def test_the_orchestrator_module_stays_pure() -> None:
                     assert name.split(".")[0] in {"__future__", "json", "collections", "datetime", "typing", "dataclasses"}, name
             if isinstance(node, ast.Attribute):
                 assert node.attr not in {"now", "utcnow", "time", "random", "urandom", "uuid4", "open"}, (module, node.attr)
+
+
+def test_building_the_functions_app_does_not_load_the_local_server_stack() -> None:
+    """Cold start on Azure: the generated app needs neither Starlette, uvicorn nor the SQLite engine."""
+    import subprocess
+
+    code = (
+        "import sys; sys.path.insert(0, 'examples'); import azure.functions; import function_app as m; "
+        "m.app.get_functions(); "
+        "heavy = ('starlette', 'uvicorn', 'sqlite3', 'httpx', 'azure_functions_durable_graph.local', "
+        "'azure_functions_durable_graph.ui', 'azure_functions_durable_graph.api.app'); "
+        "print(sorted(k for k in sys.modules if k.startswith(heavy)))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]", done.stdout
