@@ -63,12 +63,22 @@ class LocalHttpEngine:
             return min(retry)
         return None
 
+    def _parked(self, instance_id: str) -> bool:
+        # Waiting with no drive and no undelivered event: an event just sent may not have
+        # scheduled its drive yet, so the inbox is checked too.
+        return instance_id not in self.engine._drives and not self.engine.store.pending_events(instance_id)
+
     def settle(self, instance_id: str) -> dict[str, Any]:
         url = f"/api/runs/{quote(instance_id, safe='')}"
         for _ in range(SETTLE_ROUNDS):
             run = self.client.get(url).json()
-            if run["status"] in FINISHED or (run["status"] == "waiting" and instance_id not in self.engine._drives):
+            if run["status"] in FINISHED:
                 return dict(run)
+            if run["status"] == "waiting" and self._parked(instance_id):
+                again = self.client.get(url).json()  # nothing moved meanwhile: really parked
+                if (again["status"], again["step"], again["updated_at"]) == (run["status"], run["step"], run["updated_at"]):
+                    return dict(again)
+                continue
             due = self._parked_on_retry(instance_id)
             if due is not None and instance_id not in self.engine._drives:
                 self.advance(max(0.0, due - self.clock.now()))
