@@ -33,6 +33,8 @@ from pathlib import Path
 
 import httpx
 
+from . import wrk_load
+
 HOST = "127.0.0.1"
 GRAPH = "bench_http_chain"
 STARTUP_SECONDS = 30.0
@@ -234,6 +236,34 @@ def print_table(runs: Phase, status: Phase, clients: int) -> None:
     print(f"(CPU: share of one core over the phase; this machine has {os.cpu_count()} cores)")
 
 
+def wrk_phases(base: str, clients: int, seconds: float, server_pid: int) -> list[tuple[wrk_load.WrkResult, float]]:
+    """Both phases again with wrk; each result with the server's CPU share of one core."""
+    response = httpx.post(f"{base}/api/graphs/{GRAPH}/runs", params={"wait": RUN_WAIT_SECONDS}, json={},
+                          timeout=RUN_WAIT_SECONDS + 10)
+    status_url = f"{base}/api/runs/{response.json()['instance_id']}"
+    phases = (("runs (start ?wait=10)", f"{base}/api/graphs/{GRAPH}/runs?wait={RUN_WAIT_SECONDS}", True),
+              ("GET /api/runs/{id}", status_url, False))
+    measured = []
+    for name, url, post in phases:
+        before, began = process_cpu_seconds(server_pid), time.perf_counter()
+        result = wrk_load.run_wrk(name, url, clients=clients, seconds=seconds, post_json=post)
+        cpu = (process_cpu_seconds(server_pid) - before) / (time.perf_counter() - began)
+        measured.append((result, cpu))
+        time.sleep(1.0)  # runs still in flight when wrk stopped finish before the next phase
+    return measured
+
+
+def print_wrk(measured: list[tuple[wrk_load.WrkResult, float]], clients: int) -> None:
+    if not measured:
+        print("(wrk not on PATH: install the Debian package 'wrk' for the C-client table)")
+        return
+    print(f"\nthe same phases with wrk ({clients} connections, 2 threads; wrk itself uses little CPU)")
+    print(f"{'phase':<22}  {'requests':>8}  {'errors':>6}  {'per second':>10}  {'p50 ms':>6}  {'p99 ms':>6}  {'server CPU':>10}")
+    for result, cpu in measured:
+        print(f"{result.name:<22}  {result.requests:>8}  {result.errors:>6}  {result.per_second:>10.0f}  "
+              f"{result.p50_ms:>6.1f}  {result.p99_ms:>6.1f}  {cpu:>10.0%}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.http_load", description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of each phase (default 10)")
@@ -249,9 +279,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             wait_ready(process, base, folder)
             runs, status = asyncio.run(load(base, args.clients, args.seconds, process.pid))
+            measured = wrk_phases(base, args.clients, args.seconds, process.pid) if wrk_load.available() else []
         finally:
             code = stop_server(process)
         print_table(runs, status, args.clients)
+        print_wrk(measured, args.clients)
         if code != 0:
             print(f"server exited with {code}:\n{read_log(folder)}", file=sys.stderr)
             return 1

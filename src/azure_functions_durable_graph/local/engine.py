@@ -181,8 +181,9 @@ class LocalEngine:
         """Validate ``input`` and start a run; the same id with the same input is idempotent."""
         registration = self.registration(graph, version)
         state = new_state(registration, input)
+        # A generated id is new by construction: only a caller's id needs the idempotency check.
+        existing = None if instance_id is None else self.store.find_run(instance_id)
         instance_id = instance_id or uuid.uuid4().hex
-        existing = self.store.find_run(instance_id)
         if existing is not None:
             if existing.graph_name == graph and canonical_json(existing.input) == canonical_json(state):
                 return run_status(existing)
@@ -192,16 +193,18 @@ class LocalEngine:
             )
         active, events = self.driver.start(registration, state, run_id=instance_id, metadata=metadata)
         now = self.clock.now()
-        self.store.create_run(RunRecord(
+        record = RunRecord(
             instance_id=instance_id, graph_name=graph, graph_version=registration.version,
             graph_hash=registration.graph_hash, status=active.snapshot["status"], snapshot=active.snapshot,
             input=state, metadata=dict(metadata or {}), created_at=now, updated_at=now, error=None,
             output=None, parent_id=None,
-        ))
+        )
+        self.store.create_run(record)
         await self.hooks.record_transition(active, events)
+        status = run_status(record)  # as stored; read before the run is scheduled and moves on
         self._active[instance_id] = active
         self._schedule(instance_id)
-        return await self.get_status(instance_id)
+        return status
 
     async def get_status(self, instance_id: str) -> RunStatus:
         """The stored status of a run (RunNotFoundError when unknown)."""
@@ -368,16 +371,18 @@ class LocalEngine:
             logger.warning("run '%s' not driven further: %s", instance_id, exc)
         finally:
             with self._sched_lock:
+                current = self._active.get(instance_id)
+                parked_on_timer = current is not None and bool(current.snapshot.get("timers"))
                 if self._tokens.get(instance_id) is token:
                     self._drives.pop(instance_id, None)
                     self._tokens.pop(instance_id, None)
-                    current = self._active.get(instance_id)
                     if current is not None and current.inputs and self._running:
                         self._schedule(instance_id)  # inputs arrived as the drive ended
                     else:
                         self._forget(instance_id)
             self._watchers.notify(instance_id)
-            self._watchers.call_in_loop(self._timer_wake.set)
+            if parked_on_timer:  # the timer loop must look at this run's next deadline
+                self._watchers.call_in_loop(self._timer_wake.set)
 
     def _load(self, record: RunRecord) -> ActiveRun:
         graph = self._graph_of(record)
