@@ -52,7 +52,11 @@ def run_wrk(name: str, url: str, *, clients: int, seconds: float, post_json: boo
             script.write_text(START_SCRIPT, encoding="utf-8")
             command += ["-s", str(script)]
         done = subprocess.run([*command, url], capture_output=True, text=True, timeout=seconds + 60, check=True)
-    report = done.stdout
+    return parse_report(name, done.stdout)
+
+
+def parse_report(name: str, report: str) -> WrkResult:
+    """The figures of a ``wrk --latency`` report."""
     requests = int(re.search(r"(\d+) requests in", report).group(1))  # type: ignore[union-attr]
     per_second = float(re.search(r"Requests/sec:\s+([\d.]+)", report).group(1))  # type: ignore[union-attr]
     p50 = _ms(re.search(r"\s50%\s+(\S+)", report).group(1))  # type: ignore[union-attr]
@@ -63,4 +67,4 @@ def run_wrk(name: str, url: str, *, clients: int, seconds: float, post_json: boo
     return WrkResult(name, requests, per_second, p50, p99, errors)
 
 
-__all__ = ["WrkResult", "available", "run_wrk"]
+__all__ = ["WrkResult", "available", "parse_report", "run_wrk"]

@@ -101,3 +101,29 @@ def test_the_emulator_benchmark_prints_its_table_with_one_activity_per_node() ->
     for row in rows:
         cells = [c.strip() for c in row.split("|")[2:-1]]
         assert cells[4] == "1.00", row  # activities per node: node and router in one activity
+
+
+WRK_REPORT = """Running 8s test @ http://127.0.0.1:7788/api/runs/abc
+  2 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    13.45ms    2.01ms  23.97ms   84.31%
+    Req/Sec     1.87k   120.11     2.10k    71.25%
+  Latency Distribution
+     50%   13.16ms
+     75%   14.02ms
+     90%   15.50ms
+     99%   18.97ms
+  29710 requests in 8.00s, 30.12MB read
+  Socket errors: connect 0, read 2, write 0, timeout 1
+  Non-2xx or 3xx responses: 4
+Requests/sec:   3713.80
+Transfer/sec:      3.76MB
+"""
+
+
+def test_the_wrk_report_is_read_with_its_errors() -> None:
+    from bench.wrk_load import parse_report
+
+    result = parse_report("status", WRK_REPORT)
+    assert (result.requests, result.per_second, result.p50_ms, result.p99_ms) == (29710, 3713.8, 13.16, 18.97)
+    assert result.errors == 7  # 2 read errors, 1 timeout, 4 non-2xx answers
