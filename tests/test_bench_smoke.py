@@ -125,6 +125,7 @@ def test_the_wrk_report_is_read_with_its_errors() -> None:
     spec = importlib.util.spec_from_file_location("wrk_load", ROOT / "bench" / "wrk_load.py")
     assert spec is not None and spec.loader is not None
     wrk_load = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = wrk_load  # dataclasses look their module up there
     spec.loader.exec_module(wrk_load)
     result = wrk_load.parse_report("status", WRK_REPORT)
     assert (result.requests, result.per_second, result.p50_ms, result.p99_ms) == (29710, 3713.8, 13.16, 18.97)
