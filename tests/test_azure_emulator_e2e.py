@@ -63,9 +63,24 @@ def emulated() -> Any:
     runtime = DurableGraphApp(continue_as_new_after_steps=1)
     runtime.register_registration(_support_agent())
     runtime.register_registration(_collector(ITEMS, LOOPS))
+    for version in ("1", "2"):
+        runtime.register_registration(_versioned(version))
     emulator = DurableEmulator(runtime.function_app)
     with EmulatorServer(emulator) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
         yield server, client, emulator
+
+
+class Tagged(BaseModel):
+    """Which version ran."""
+
+    ran: str = ""
+
+
+def _versioned(version: str) -> Any:
+    builder = ManifestBuilder(graph_name="versioned", state_model=Tagged, version=version)
+    builder.set_entrypoint("only")
+    builder.add_node("only", lambda s: {"ran": f"v{version}"}, terminal=True)
+    return builder.build()
 
 
 def _support_agent() -> Any:
@@ -220,3 +235,15 @@ def test_listing_openapi_and_the_progress_stream_work_on_azure(emulated: Any) ->
     resumed = client.get(f"/api/runs/{instance_id}/stream", headers={"Last-Event-ID": str(ids[-1])})
     assert not [line for line in resumed.text.splitlines() if line.startswith("id: ")]
     client.post(f"/api/runs/{instance_id}/cancel?force=true", json={})
+
+
+def test_every_registered_version_stays_startable_and_the_latest_is_the_default(emulated: Any) -> None:
+    _, client, _ = emulated
+    assert client.get("/api/graphs/versioned").json()["versions"] == ["1", "2"]
+    latest = client.post("/api/graphs/versioned/runs", json={})
+    pinned = client.post("/api/graphs/versioned/runs", params={"version": "1"}, json={})
+    assert latest.json()["graph_version"] == "2" and pinned.json()["graph_version"] == "1"
+    done = [_wait(client, r.json()["instance_id"], FINISHED) for r in (latest, pinned)]
+    assert [d["output"]["state"]["ran"] for d in done] == ["v2", "v1"]
+    missing = client.post("/api/graphs/versioned/runs", params={"version": "9"}, json={})
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "GRAPH_NOT_FOUND"
