@@ -177,7 +177,14 @@ class DurableClientBackend(DurableProgress):
             created_at=time.time(), root={"graph": graph, "hash": manifest.graph_hash, "path": []},
             policy=self.policy,
         )
-        await self.client.start_new(self.orchestrator, instance_id, payload)
+        try:
+            await self.client.start_new(self.orchestrator, instance_id, payload)
+        except Exception:  # the host refused, e.g. a concurrent start of the same id won
+            existing = await self._after_refusal(instance_id)
+            if existing is not None and existing.graph_name == graph and existing.input == state:
+                return existing
+            raise RunConflictError(f"run '{instance_id}' already exists with a different graph or input",
+                                   details={"instance_id": instance_id}) from None
         now = payload["created_at"]
         return RunStatus(
             instance_id=instance_id, graph_name=graph, graph_version=manifest.version,
@@ -185,6 +192,27 @@ class DurableClientBackend(DurableProgress):
             waiting_for=[], input=state, output=None, error=None, created_at=now, updated_at=now,
             metadata=payload["metadata"],
         )
+
+    async def _after_refusal(self, instance_id: str) -> RunStatus | None:
+        try:
+            return self._run_status(await self._durable_status(instance_id))
+        except RunNotFoundError:
+            return None
+
+    async def _acting(self, instance_id: str, action: str, call: Any) -> None:
+        """Await a Durable management call; a run that finished meanwhile (the host answers
+        410 and the SDK raises) is the package's 409, a vanished one its 404."""
+        try:
+            await call
+        except Exception:
+            status = await self._after_refusal(instance_id)
+            if status is None:
+                raise RunNotFoundError(f"run '{instance_id}' does not exist",
+                                       details={"instance_id": instance_id}) from None
+            if status.finished:
+                raise RunConflictError(f"run '{instance_id}' is {status.status}; cannot {action}",
+                                       details={"instance_id": instance_id, "status": status.status}) from None
+            raise
 
     async def _unfinished(self, instance_id: str, action: str) -> RunStatus:
         status = await self.get_status(instance_id)
@@ -215,21 +243,21 @@ class DurableClientBackend(DurableProgress):
         registration = self.owner.get(status.graph_name)
         value = to_json(validate_event_payload(registration, event_name, payload))
         event_id = event_id or uuid.uuid4().hex
-        await self.client.raise_event(instance_id, INPUT_EVENT,
-                                      input_message("event", event_id, name=event_name, payload=value))
+        await self._acting(instance_id, f"send event '{event_name}'", self.client.raise_event(
+            instance_id, INPUT_EVENT, input_message("event", event_id, name=event_name, payload=value)))
         return event_id
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Graceful cancel: the orchestrator stops at its next superstep boundary."""
         status = await self._unfinished(instance_id, "cancel it")
-        await self.client.raise_event(instance_id, INPUT_EVENT,
-                                      input_message("cancel", uuid.uuid4().hex, reason=reason))
+        await self._acting(instance_id, "cancel it", self.client.raise_event(
+            instance_id, INPUT_EVENT, input_message("cancel", uuid.uuid4().hex, reason=reason)))
         return _with_cancel(status, {"reason": reason})
 
     async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Hard stop through Durable's terminate."""
         status = await self._unfinished(instance_id, "terminate it")
-        await self.client.terminate(instance_id, reason or "terminated")
+        await self._acting(instance_id, "terminate it", self.client.terminate(instance_id, reason or "terminated"))
         for _ in range(20):  # the host applies a terminate asynchronously
             after = await self.get_status(instance_id)
             if after.finished:
