@@ -1,4 +1,4 @@
-"""The run store interface of the embedded engine, its records and shared helpers.
+"""The run store interface of the embedded engine and its records (helpers: ``rows.py``).
 
 A run store keeps, per run: the row (status, snapshot, input, output, ...), the progress events
 (numbered per run, for resumable streams), the committed task results (which double as the step
@@ -8,9 +8,6 @@ synchronous and is one short transaction. Times are epoch seconds given by the c
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -18,7 +15,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 from ...core.snapshot import FINISHED, RUNNING, WAITING
-from ...graph.errors import InvalidInputError, RunConflictError, RunNotFoundError, StoreError
+from ...graph.errors import RunConflictError
 
 #: Statuses of runs that may still change (resumed when an engine opens the store).
 UNFINISHED_STATUSES: tuple[str, ...] = (RUNNING, WAITING)
@@ -310,147 +307,6 @@ class RunStore(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.close()
-
-
-# -- helpers shared by the implementations (not part of the public API) ----------------------
-
-
-def dump_json(value: Any, what: str) -> str:
-    """Compact JSON text of ``value`` (StoreError naming ``what`` when it is not JSON)."""
-    try:
-        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"{what} is not JSON-serializable: {exc}") from None
-
-
-def load_json(text: str | None) -> Any:
-    """The value of stored JSON text (None stays None)."""
-    return None if text is None else json.loads(text)
-
-
-def encode_cursor(created_at: float, instance_id: str) -> str:
-    """An opaque paging cursor pointing after the run ``(created_at, instance_id)``."""
-    raw = json.dumps([created_at, instance_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    """The position a cursor from :func:`encode_cursor` points after."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, instance_id = json.loads(raw)
-        if isinstance(created_at, bool) or not isinstance(created_at, (int, float)):
-            raise ValueError("bad created_at")
-        if not isinstance(instance_id, str):
-            raise ValueError("bad instance_id")
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInputError(
-            f"invalid run list cursor '{cursor[:40]}'", code="INVALID_CURSOR"
-        ) from None
-    return float(created_at), instance_id
-
-
-def status_filter(status: str | Sequence[str] | None) -> list[str] | None:
-    """``status`` as a list of statuses (None when not filtering)."""
-    if status is None:
-        return None
-    if isinstance(status, str):
-        return [status]
-    return [str(s) for s in status]
-
-
-def check_limit(limit: int, what: str = "limit") -> int:
-    """A positive page size (InvalidInputError otherwise)."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise InvalidInputError(f"{what} must be a positive integer, got {limit!r}")
-    return limit
-
-
-def check_keep_last(keep_last: int | None) -> int | None:
-    """A non-negative step count (InvalidInputError otherwise)."""
-    if keep_last is not None and (
-        isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 0
-    ):
-        raise InvalidInputError(f"keep_last must be a non-negative integer, got {keep_last!r}")
-    return keep_last
-
-
-def keep_threshold(steps: Iterable[int], keep_last: int | None) -> float | None:
-    """The lowest step kept by ``keep_last`` (rows below it may go); None keeps all rows.
-
-    With no ``keep_last`` every step may go (``+inf``); with fewer distinct steps than
-    ``keep_last`` nothing goes.
-    """
-    if keep_last is None or keep_last == 0:
-        return float("inf")
-    distinct = sorted(set(steps), reverse=True)
-    if len(distinct) < keep_last:
-        return None
-    return float(distinct[keep_last - 1])
-
-
-def step_of(snapshot: dict[str, Any]) -> int:
-    """The snapshot's superstep number (0 when it has none)."""
-    step = snapshot.get("step", 0)
-    return step if isinstance(step, int) and not isinstance(step, bool) else 0
-
-
-#: Columns of a run row, in storage order.
-RUN_COLUMNS: tuple[str, ...] = (
-    "instance_id", "graph_name", "graph_version", "graph_hash", "status", "snapshot", "input",
-    "metadata", "created_at", "updated_at", "error", "output", "parent_id",
-)  # fmt: skip
-
-
-def run_columns(run: RunRecord) -> dict[str, Any]:
-    """A run's row: scalars as they are, JSON fields as compact text."""
-    what = f"run '{run.instance_id}'"
-    return {
-        "instance_id": run.instance_id, "graph_name": run.graph_name,
-        "graph_version": run.graph_version, "graph_hash": run.graph_hash, "status": run.status,
-        "snapshot": dump_json(run.snapshot, f"{what} snapshot"),
-        "input": dump_json(run.input, f"{what} input"),
-        "metadata": dump_json(run.metadata, f"{what} metadata"),
-        "created_at": float(run.created_at), "updated_at": float(run.updated_at),
-        "error": None if run.error is None else dump_json(run.error, f"{what} error"),
-        "output": None if run.output is None else dump_json(run.output, f"{what} output"),
-        "parent_id": run.parent_id,
-    }  # fmt: skip
-
-
-def run_record(row: Any) -> RunRecord:
-    """The :class:`RunRecord` of a row made by :func:`run_columns` (any ``row[name]`` mapping)."""
-    return RunRecord(
-        instance_id=str(row["instance_id"]), graph_name=str(row["graph_name"]),
-        graph_version=str(row["graph_version"]), graph_hash=str(row["graph_hash"]),
-        status=str(row["status"]), snapshot=load_json(row["snapshot"]),
-        input=load_json(row["input"]), metadata=load_json(row["metadata"]),
-        created_at=float(row["created_at"]), updated_at=float(row["updated_at"]),
-        error=load_json(row["error"]), output=load_json(row["output"]),
-        parent_id=row["parent_id"],
-    )  # fmt: skip
-
-
-def not_found(instance_id: str) -> RunNotFoundError:
-    """The error for an unknown run."""
-    return RunNotFoundError(
-        f"run '{instance_id}' does not exist", details={"instance_id": instance_id}
-    )
-
-
-def conflict(instance_id: str, message: str, **details: Any) -> RunConflictError:
-    """A conflict error about a run, naming it."""
-    return RunConflictError(message, details={"instance_id": instance_id, **details})
-
-
-def result_parts(result: dict[str, Any]) -> tuple[bool, Any, Any, dict[str, Any] | None]:
-    """``(ok, update, route, error)`` of a task result record."""
-    return (
-        bool(result.get("ok")),
-        result.get("update"),
-        result.get("route"),
-        result.get("error"),
-    )
 
 
 __all__ = [

@@ -23,13 +23,15 @@ from .base import (
     RunRecord,
     RunStore,
     StepRow,
+    ensure_unfinished,
+)
+from .rows import (
     check_keep_last,
     check_limit,
     conflict,
     decode_cursor,
     dump_json,
     encode_cursor,
-    ensure_unfinished,
     keep_threshold,
     load_json,
     not_found,

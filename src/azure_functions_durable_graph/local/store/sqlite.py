@@ -17,17 +17,20 @@ from typing import Any
 
 from ...graph.errors import StoreError
 from .base import (
-    RUN_COLUMNS,
     DueTimer,
     InboxEvent,
     RunRecord,
     RunStore,
     StepRow,
     Transition,
+    ensure_unfinished,
+)
+from .migrations import open_database
+from .rows import (
+    RUN_COLUMNS,
     check_limit,
     conflict,
     dump_json,
-    ensure_unfinished,
     load_json,
     not_found,
     result_parts,
@@ -35,7 +38,6 @@ from .base import (
     run_record,
     step_of,
 )
-from .migrations import open_database
 from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
 
 DEFAULT_PATH = Path(".durable-graph") / "runs.db"

@@ -10,9 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from .base import (
     FINISHED_STATUSES,
-    RUN_COLUMNS,
     UNFINISHED_STATUSES,
     RunRecord,
+)
+from .rows import (
+    RUN_COLUMNS,
     check_keep_last,
     check_limit,
     conflict,
