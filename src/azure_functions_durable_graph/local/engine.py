@@ -33,14 +33,13 @@ from ..graph.registration import GraphRegistration
 from .hooks import ProgressListener, StoreHooks
 from .ownership import EngineLock
 from .records import DEFAULT_DB, ensure_not_finished, open_store, run_status, task_index
+from .registry import GraphRegistry
 from .store.base import RunRecord, RunStore
+from .timer_loop import TimerLoop
 from .watchers import RunWatchers
 from .workers import DriveHandle, WorkerLoops
 
 logger = logging.getLogger(__name__)
-
-CHECKPOINT_SECONDS = 1.0  # real seconds between write-ahead-log checkpoints
-
 
 
 class LocalEngine:
@@ -58,8 +57,7 @@ class LocalEngine:
         path = getattr(self.store, "path", None)
         self._lock = EngineLock(path) if isinstance(path, Path) else None
         self.clock = clock or SystemClock()
-        self._registrations: dict[str, dict[str, GraphRegistration]] = {}
-        self._by_hash: dict[str, GraphRegistration] = {}
+        self._graphs = GraphRegistry()
         self._concurrency = concurrency
         self._worker_count = workers
         self._workers: WorkerLoops | None = None
@@ -73,8 +71,7 @@ class LocalEngine:
         self._drives: dict[str, DriveHandle] = {}
         self._watchers = RunWatchers()
         self._tokens: dict[str, object] = {}
-        self._timer_task: asyncio.Task[None] | None = None
-        self._timer_wake = asyncio.Event()
+        self._timers = TimerLoop(self.store, self.clock, self.wake_due_runs, lambda: self._running)
         self._running = False
         self._listeners: list[ProgressListener] = []
 
@@ -98,7 +95,7 @@ class LocalEngine:
         self._workers = WorkerLoops(self._worker_count, concurrency=self._concurrency)
         self._running = True
         self._resume_unfinished()
-        self._timer_task = asyncio.ensure_future(self._timer_loop())
+        self._timers.start()
 
     async def close(self, *, close_store: bool = True) -> None:
         """Stop driving (runs stay stored as they are and resume on the next open).
@@ -113,10 +110,7 @@ class LocalEngine:
         for drive in drives:
             with contextlib.suppress(asyncio.CancelledError, concurrent.futures.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.wrap_future(drive.future), 30)
-        if self._timer_task is not None:
-            self._timer_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._timer_task
+        await self._timers.stop()
         if self._workers is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
             self._workers = None
@@ -128,8 +122,7 @@ class LocalEngine:
     # -- registry --------------------------------------------------------------------------
     def register(self, registration: GraphRegistration) -> GraphRegistration:
         """Make a graph (one version) startable; its manifest is stored by hash."""
-        self._registrations.setdefault(registration.graph_name, {})[registration.version] = registration
-        self._by_hash[registration.graph_hash] = registration
+        self._graphs.add(registration)
         self.store.put_manifest(registration.graph_hash, registration.graph_name,
                                 registration.manifest.model_dump_json())
         self._resume_unfinished(registration.graph_name)
@@ -153,25 +146,16 @@ class LocalEngine:
         record = record or self.store.find_run(instance_id)
         if record is None:
             return False
-        return record.graph_hash in self._by_hash or self._latest(record.graph_name) is not None
+        return self._graphs.code_for(record.graph_hash, record.graph_name) is not None
 
     def registration(self, graph: str, version: str | None = None) -> GraphRegistration:
         """The registered graph (latest version unless one is named)."""
-        versions = self._registrations.get(graph)
-        if not versions or (version is not None and version not in versions):
-            known = ", ".join(sorted(self._registrations)) or "none"
-            what = f"graph '{graph}'" + (f" version '{version}'" if version else "")
-            raise GraphNotFoundError(f"{what} is not registered (registered: {known})", details={"graph": graph})
-        return versions[version] if version is not None else list(versions.values())[-1]
-
-    def _latest(self, graph: str) -> GraphRegistration | None:
-        versions = self._registrations.get(graph)
-        return list(versions.values())[-1] if versions else None
+        return self._graphs.get(graph, version)
 
     @property
     def graph_names(self) -> list[str]:
         """Names of the registered graphs."""
-        return list(self._registrations)
+        return self._graphs.graph_names
 
     # -- RunBackend ------------------------------------------------------------------------
     async def start(
@@ -231,7 +215,7 @@ class LocalEngine:
                 details={"graph": record.graph_name, "event": event_name},
             )
         ensure_not_finished(record, f"raise event '{event_name}'")
-        registration = self._by_hash.get(record.graph_hash) or self._latest(record.graph_name)
+        registration = self._graphs.code_for(record.graph_hash, record.graph_name)
         if registration is None:
             raise GraphNotFoundError(
                 f"run '{instance_id}': graph '{record.graph_name}' is not registered in this engine; "
@@ -327,7 +311,7 @@ class LocalEngine:
     # -- catalog (what the HTTP layer lists) -----------------------------------------------
     def versions(self, graph_name: str) -> list[str]:
         """Registered versions of a graph, oldest first."""
-        return list(self._registrations.get(graph_name, {}))
+        return self._graphs.versions(graph_name)
 
     def get(self, graph_name: str, version: str | None = None) -> GraphRegistration:
         """A registered graph (latest version by default)."""
@@ -382,15 +366,15 @@ class LocalEngine:
                         self._forget(instance_id)
             self._watchers.notify(instance_id)
             if parked_on_timer:  # the timer loop must look at this run's next deadline
-                self._watchers.call_in_loop(self._timer_wake.set)
+                self._watchers.call_in_loop(self._timers.nudge)
 
     def _load(self, record: RunRecord) -> ActiveRun:
         graph = self._graph_of(record)
-        registration = self._by_hash.get(record.graph_hash) or self.registration(record.graph_name)
+        registration = self._graphs.by_hash(record.graph_hash) or self.registration(record.graph_name)
         return ActiveRun(registration, graph, record.snapshot)
 
     def _graph_of(self, record: RunRecord) -> Any:
-        registration = self._by_hash.get(record.graph_hash)
+        registration = self._graphs.by_hash(record.graph_hash)
         if registration is not None:
             return compile_manifest(registration.manifest)
         stored = self.store.get_manifest(record.graph_hash)
@@ -413,26 +397,6 @@ class LocalEngine:
                 self._schedule(instance_id)
                 woken += 1
         return woken
-
-    async def _timer_loop(self) -> None:
-        """Wake parked runs whose timers are due (wait deadlines survive restarts)."""
-        loop = asyncio.get_running_loop()
-        last_checkpoint = loop.time()
-        while self._running:
-            now = self.clock.now()
-            self.wake_due_runs()
-            if loop.time() - last_checkpoint >= CHECKPOINT_SECONDS:
-                last_checkpoint = loop.time()
-                await loop.run_in_executor(None, self.store.checkpoint)
-            next_at = self.store.next_timer_at()
-            self._timer_wake.clear()
-            sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))
-            waker = asyncio.ensure_future(self._timer_wake.wait())
-            try:
-                await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
-            finally:  # also when the loop itself is cancelled by close()
-                sleeper.cancel()
-                waker.cancel()
 
     def _progress(self, instance_id: str, seq: int, events: list[dict[str, Any]]) -> None:
         # Waiters are woken when a drive ends (finished or parked); streams on every step.

@@ -1,0 +1,70 @@
+"""The engine's timer loop: wakes parked runs whose durable timers are due, checkpoints the WAL.
+
+Timers are rows in the store, so a wait deadline or a retry backoff survives restarts; the loop
+sleeps until the earliest one (at most a second, so timers written by another process are seen)
+or until the engine says a run just parked on a timer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ..execution.clock import Clock
+from .store.base import RunStore
+
+CHECKPOINT_SECONDS = 1.0  # real seconds between write-ahead-log checkpoints
+
+
+class TimerLoop:
+    """Runs while the engine is open; ``wake`` is the engine's "schedule the due runs"."""
+
+    def __init__(self, store: RunStore, clock: Clock, wake: Callable[[], int],
+                 running: Callable[[], bool]) -> None:
+        self.store = store
+        self.clock = clock
+        self.wake = wake
+        self.running = running
+        self.nudge_event = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Start the loop on the running event loop."""
+        self.nudge_event = asyncio.Event()
+        self._task = asyncio.ensure_future(self._loop())
+
+    def nudge(self) -> None:
+        """Look at the timers again now (call on the engine's loop)."""
+        self.nudge_event.set()
+
+    async def stop(self) -> None:
+        """Cancel the loop and wait for it."""
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _loop(self) -> None:
+        loop = asyncio.get_running_loop()
+        last_checkpoint = loop.time()
+        while self.running():
+            now = self.clock.now()
+            self.wake()
+            if loop.time() - last_checkpoint >= CHECKPOINT_SECONDS:
+                last_checkpoint = loop.time()
+                await loop.run_in_executor(None, self.store.checkpoint)
+            next_at = self.store.next_timer_at()
+            self.nudge_event.clear()
+            sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))
+            waker = asyncio.ensure_future(self.nudge_event.wait())
+            try:
+                await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
+            finally:  # also when the loop itself is cancelled by stop()
+                sleeper.cancel()
+                waker.cancel()
+
+
+__all__ = ["CHECKPOINT_SECONDS", "TimerLoop"]
