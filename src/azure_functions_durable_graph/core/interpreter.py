@@ -15,19 +15,16 @@ from typing import Any
 
 from ..graph.errors import EventNotDeclaredError
 from ..graph.manifest import GraphManifest
+from .boundary import RunEvents, advance, fail_run, start_superstep
 from .compiled import CompiledGraph, compile_manifest
 from .snapshot import (
-    CANCELLED,
     COMPLETED,
     DONE,
-    FAILED,
     FINISHED,
     READY,
     REDUCE,
     RETRY_WAIT,
-    RUNNING,
     SUBGRAPH,
-    WAITING,
     Snapshot,
     check_snapshot,
     find_task,
@@ -35,15 +32,8 @@ from .snapshot import (
 )
 from .superstep import (
     RunFailure,
-    apply_updates,
-    create_tasks,
-    match_waits,
-    plan_next,
-    reduce_task,
-    route_tasks,
 )
 
-RunEvents = list[dict[str, Any]]
 ManifestLike = GraphManifest | CompiledGraph | dict[str, Any]
 
 
@@ -86,9 +76,9 @@ def start_run(
     snapshot = new_snapshot(run_id, m.graph_name, m.graph_hash, dict(state), metadata)
     events: RunEvents = [{"type": "run_started", "graph": m.graph_name, "graph_hash": m.graph_hash}]
     try:
-        _start_superstep(graph, snapshot, [{"node": m.entrypoint}], events, now)
+        start_superstep(graph, snapshot, [{"node": m.entrypoint}], events, now)
     except RunFailure as failure:
-        events += _fail(snapshot, failure.error)
+        events += fail_run(snapshot, failure.error)
     return snapshot, events
 
 
@@ -175,7 +165,7 @@ def apply_task_result(
             update = {k: v for k, v in update.items() if k in graph.fields}
         task["result"] = {"update": update, "route": result.get("route")}
         if task["kind"] == REDUCE:
-            return _advance(graph, snapshot, events, now)
+            return advance(graph, snapshot, events, now)
         events.append(
             {
                 "type": "task_completed",
@@ -206,11 +196,11 @@ def apply_task_result(
                 task["error_route"] = spec.on_error
                 task["error"] = error
             else:
-                return events + _fail(
+                return events + fail_run(
                     snapshot,
                     {"code": error.get("code") or "NODE_FAILED", **error, "step": task["step"]},
                 )
-    return events + _advance(graph, snapshot, [], now)
+    return events + advance(graph, snapshot, [], now)
 
 
 def _retry_delay(graph: CompiledGraph, task: dict[str, Any], error: dict[str, Any]) -> float | None:
@@ -260,7 +250,7 @@ def apply_timer_fired(
         }
     )
     if wait["on_timeout"] is None:
-        return events + _fail(
+        return events + fail_run(
             snapshot,
             {
                 "code": "WAIT_TIMEOUT",
@@ -270,7 +260,7 @@ def apply_timer_fired(
             },
         )
     snapshot["ready"].append({"node": wait["on_timeout"]})
-    return events + _advance(graph, snapshot, [], now)
+    return events + advance(graph, snapshot, [], now)
 
 
 def apply_event(
@@ -300,7 +290,7 @@ def apply_event(
     snapshot["next_event_id"] += 1
     snapshot["inbox"].append({"id": event_id, "name": name, "payload": payload})
     events: RunEvents = [{"type": "event_received", "event": name, "event_id": event_id}]
-    return events + _advance(graph, snapshot, [], now)
+    return events + advance(graph, snapshot, [], now)
 
 
 def apply_cancel(
@@ -312,101 +302,12 @@ def apply_cancel(
         return []
     snapshot["cancel"] = {"reason": reason}
     events: RunEvents = [{"type": "cancel_requested", "reason": reason}]
-    return events + _advance(graph, snapshot, [], now)
+    return events + advance(graph, snapshot, [], now)
 
 
 def mark_compacted(snapshot: Snapshot) -> None:
     """The driver compacted its history (e.g. continue-as-new) at this boundary."""
     snapshot["steps_since_compaction"] = 0
-
-
-def _fail(snapshot: Snapshot, error: dict[str, Any]) -> RunEvents:
-    snapshot["status"] = FAILED
-    snapshot["error"] = error
-    snapshot["timers"] = []
-    snapshot["waits"] = []
-    return [{"type": "run_failed", "error": error}]
-
-
-def _advance(graph: CompiledGraph, snapshot: Snapshot, events: RunEvents, now: float) -> RunEvents:
-    """If the current superstep is over, apply it and start the next one (or finish)."""
-    if snapshot["status"] in FINISHED:
-        return events
-    tasks = snapshot["tasks"]
-    if any(t["status"] == READY for t in tasks):
-        return events
-    if snapshot["cancel"] is not None:
-        snapshot["status"] = CANCELLED
-        snapshot["tasks"], snapshot["timers"], snapshot["waits"] = [], [], []
-        return events + [{"type": "run_cancelled", "reason": snapshot["cancel"]["reason"]}]
-    if any(t["status"] == RETRY_WAIT for t in tasks):
-        return events
-    try:
-        if tasks and tasks[0]["kind"] == REDUCE:
-            snapshot["state"].update(tasks[0]["result"]["update"])
-            frontier = snapshot["frontier"] or []
-            snapshot["frontier"] = None
-        elif tasks:
-            custom = apply_updates(graph, snapshot, tasks)
-            activations = route_tasks(graph, snapshot, tasks, now)
-            if custom:
-                snapshot["frontier"] = activations
-                snapshot["tasks"] = [reduce_task(snapshot, custom)]
-                return events
-            frontier = activations
-        else:
-            frontier = []
-        snapshot["tasks"] = []
-        _start_superstep(graph, snapshot, frontier, events, now)
-    except RunFailure as failure:
-        return events + _fail(snapshot, failure.error)
-    return events
-
-
-def _start_superstep(
-    graph: CompiledGraph,
-    snapshot: Snapshot,
-    activations: list[dict[str, Any]],
-    events: RunEvents,
-    now: float,
-) -> None:
-    for wait in snapshot["waits"]:
-        if not wait.get("announced"):
-            wait["announced"] = True
-            events.append(
-                {
-                    "type": "waiting",
-                    "event": wait["event"],
-                    "node": wait["node"],
-                    "resume_node": wait["resume_node"],
-                    "deadline": wait["deadline"],
-                }
-            )
-    snapshot["ready"].extend(match_waits(snapshot))
-    frontier = plan_next(graph, snapshot, activations)
-    if not frontier:
-        if snapshot["waits"]:
-            snapshot["status"] = WAITING
-            return
-        snapshot["status"] = COMPLETED
-        snapshot["timers"] = []
-        events.append({"type": "run_completed", "final_nodes": list(snapshot["final_nodes"])})
-        return
-    max_steps = graph.manifest.max_steps
-    if snapshot["step"] >= max_steps:
-        raise RunFailure(
-            "MAX_STEPS_EXCEEDED",
-            f"graph '{graph.graph_name}': run '{snapshot['run_id']}' exceeded max_steps={max_steps}",
-        )
-    snapshot["status"] = RUNNING
-    tasks = create_tasks(graph, snapshot, frontier)
-    events.append(
-        {
-            "type": "step_started",
-            "step": snapshot["step"],
-            "tasks": [{"task_id": t["id"], "node": t["node"]} for t in tasks],
-        }
-    )
 
 
 def build_output(manifest: ManifestLike, snapshot: Snapshot) -> dict[str, Any]:
