@@ -79,14 +79,10 @@ async def run_loop(steps: int, *, compaction: bool) -> dict[str, Any]:
 
 def _payload(runtime: DurableGraphApp, steps: int) -> dict[str, Any]:
     """The orchestrator input the HTTP start route would build."""
-    from azure_functions_durable_graph.azure.protocol import start_payload
+    from azure_functions_durable_graph.azure.protocol import run_payload
 
-    registration = runtime.get("router_loop")
-    manifest = registration.manifest
-    return start_payload(
-        manifest.model_dump(mode="json"), {"count": 0, "limit": steps}, metadata={}, created_at=time.time(),
-        root={"graph": "router_loop", "hash": manifest.graph_hash, "path": []}, policy=runtime.compaction,
-    )
+    return run_payload(runtime.get("router_loop").manifest, {"count": 0, "limit": steps}, metadata={},
+                       created_at=time.time(), policy=runtime.compaction)
 
 
 def per_step_ms(episodes: list[float], step: int) -> float:

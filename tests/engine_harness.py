@@ -19,16 +19,23 @@ from scenarios import Scenario, run_id_for
 SETTLE_SECONDS = 10.0
 
 
+def retry_due(snapshot: dict[str, Any]) -> float | None:
+    """When a run that only waits for retry backoff may go on (None when it waits for more)."""
+    retry_timers = [t["fire_at"] for t in snapshot["timers"] if t["kind"] == "retry"]
+    if retry_timers and not any(t["status"] == "ready" for t in snapshot["tasks"]):
+        return float(min(retry_timers))
+    return None
+
+
 async def settle(engine: LocalEngine, clock: ManualClock, instance_id: str) -> RunStatus:
     """Until the run finishes or parks on a wait, moving virtual time over retry timers."""
     for _ in range(200):
         status = await engine.wait(instance_id, timeout=0.05)
         if status.finished or (status.status == "waiting" and instance_id not in engine._drives):
             return status
-        snapshot = engine.store.get_run(instance_id).snapshot
-        retry_timers = [t["fire_at"] for t in snapshot["timers"] if t["kind"] == "retry"]
-        if retry_timers and not any(t["status"] == "ready" for t in snapshot["tasks"]):
-            clock.advance(max(0.0, min(retry_timers) - clock.now()))
+        due = retry_due(engine.store.get_run(instance_id).snapshot)
+        if due is not None:
+            clock.advance(max(0.0, due - clock.now()))
             engine.wake_due_runs()
     return await engine.wait(instance_id, timeout=SETTLE_SECONDS)
 

@@ -23,6 +23,7 @@ from azure_functions_durable_graph.api.server import build_local_app
 from azure_functions_durable_graph.execution import ManualClock
 from azure_functions_durable_graph.local.engine import LocalEngine
 from azure_functions_durable_graph.local.store.memory import MemoryRunStore
+from engine_harness import retry_due
 from scenarios import Scenario, run_id_for
 
 SETTLE_ROUNDS = 300
@@ -56,13 +57,6 @@ class LocalHttpEngine:
     async def _wake(self) -> None:
         self.engine.wake_due_runs()
 
-    def _parked_on_retry(self, instance_id: str) -> float | None:
-        snapshot = self.engine.store.get_run(instance_id).snapshot
-        retry = [t["fire_at"] for t in snapshot["timers"] if t["kind"] == "retry"]
-        if retry and not any(t["status"] == "ready" for t in snapshot["tasks"]):
-            return min(retry)
-        return None
-
     def _parked(self, instance_id: str) -> bool:
         # Waiting with no drive and no undelivered event: an event just sent may not have
         # scheduled its drive yet, so the inbox is checked too.
@@ -79,7 +73,7 @@ class LocalHttpEngine:
                 if (again["status"], again["step"], again["updated_at"]) == (run["status"], run["step"], run["updated_at"]):
                     return dict(again)
                 continue
-            due = self._parked_on_retry(instance_id)
+            due = retry_due(self.engine.store.get_run(instance_id).snapshot)
             if due is not None and instance_id not in self.engine._drives:
                 self.advance(max(0.0, due - self.clock.now()))
             time.sleep(0.01)  # real time only bounds the engine's own worker threads here

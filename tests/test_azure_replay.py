@@ -31,7 +31,7 @@ from azure_functions_durable_graph.azure.protocol import (
     INPUT_EVENT,
     ORCHESTRATOR,
     input_message,
-    start_payload,
+    run_payload,
 )
 from azure_functions_durable_graph.execution import ManualClock
 from azure_functions_durable_graph.execution.driver import new_state
@@ -56,11 +56,8 @@ async def record(scenario: Scenario) -> dict[str, Any]:
     registration = runtime.registrations()[0]
     clock = ManualClock(START, auto_advance=False)
     emulator = DurableEmulator(runtime.function_app, clock=clock)
-    manifest = registration.manifest
-    payload = start_payload(manifest.model_dump(mode="json"), new_state(registration, scenario.input),
-                            metadata=scenario.metadata or {}, created_at=START,
-                            root={"graph": manifest.graph_name, "hash": manifest.graph_hash, "path": []},
-                            policy=runtime.compaction)
+    payload = run_payload(registration.manifest, new_state(registration, scenario.input),
+                          metadata=scenario.metadata or {}, created_at=START, policy=runtime.compaction)
     instance_id = await emulator.start_new(ORCHESTRATOR, run_id_for(scenario), payload)
     count = 0
     for name, data in scenario.start_events:
@@ -157,11 +154,9 @@ def test_compaction_never_changes_what_a_replay_schedules(name: str, limits: dic
     async def run() -> Any:
         clock = ManualClock(START, auto_advance=False)
         emulator = DurableEmulator(runtime.function_app, clock=clock)
-        manifest = runtime.registrations()[0].manifest
-        payload = start_payload(manifest.model_dump(mode="json"), new_state(runtime.registrations()[0], scenario.input),
-                                metadata={}, created_at=START,
-                                root={"graph": manifest.graph_name, "hash": manifest.graph_hash, "path": []},
-                                policy=runtime.compaction)
+        registration = runtime.registrations()[0]
+        payload = run_payload(registration.manifest, new_state(registration, scenario.input), metadata={},
+                              created_at=START, policy=runtime.compaction)
         instance_id = await emulator.start_new(ORCHESTRATOR, "compacting", payload)
         await _settle(emulator, clock, instance_id)
         return emulator.get_instance(instance_id)

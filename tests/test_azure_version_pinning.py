@@ -24,7 +24,7 @@ from azure_functions_durable_graph import (
     reducers,
 )
 from azure_functions_durable_graph.azure.emulator import DurableEmulator
-from azure_functions_durable_graph.azure.protocol import ORCHESTRATOR, start_payload
+from azure_functions_durable_graph.azure.protocol import ORCHESTRATOR, run_payload
 from azure_functions_durable_graph.execution import ManualClock
 
 
@@ -118,10 +118,8 @@ def graph_app(registration: GraphRegistration) -> Any:
 
 
 def _payload(registration: GraphRegistration) -> dict[str, Any]:
-    manifest = registration.manifest
-    return start_payload(manifest.model_dump(mode="json"), {"log": []}, metadata={}, created_at=0.0,
-                         root={"graph": "ordered", "hash": manifest.graph_hash, "path": []},
-                         policy=DurableGraphApp().compaction)
+    return run_payload(registration.manifest, {"log": []}, metadata={}, created_at=0.0,
+                       policy=DurableGraphApp().compaction)
 
 
 def redeploy_mid_run(first: Any, second: Any, *, orchestrator: str, input: Any,

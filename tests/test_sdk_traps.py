@@ -23,7 +23,7 @@ from azure_functions_durable_graph.azure.protocol import (
     INPUT_EVENT,
     ORCHESTRATOR,
     input_message,
-    start_payload,
+    run_payload,
 )
 from azure_functions_durable_graph.execution import ManualClock
 
@@ -77,10 +77,8 @@ def _two_waits() -> Any:
 
 
 def _payload(runtime: DurableGraphApp, state: dict[str, Any]) -> dict[str, Any]:
-    manifest = runtime.registrations()[0].manifest
-    return start_payload(manifest.model_dump(mode="json"), state, metadata={}, created_at=START,
-                         root={"graph": manifest.graph_name, "hash": manifest.graph_hash, "path": []},
-                         policy=runtime.compaction)
+    return run_payload(runtime.registrations()[0].manifest, state, metadata={}, created_at=START,
+                       policy=runtime.compaction)
 
 
 def test_our_orchestrator_gives_each_wait_its_own_event_in_order() -> None:

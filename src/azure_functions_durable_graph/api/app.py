@@ -17,18 +17,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..graph.errors import DurableGraphError
-from .dispatch import api_operations, call_operation
+from .dispatch import DEFAULT_MAX_BODY, BodyTooLarge, api_operations, call_operation
 from .protocol import ApiRequest, ApiResponse, GraphCatalog, error_response
 from .routes import ROUTES, RouteSpec
-
-DEFAULT_MAX_BODY = 1024 * 1024
-
-
-class BodyTooLarge(DurableGraphError):
-    """The request body is larger than the server accepts."""
-
-    code = "BODY_TOO_LARGE"
-    http_status = 413
 
 
 class Unauthorized(DurableGraphError):

@@ -19,6 +19,14 @@ from .stream import run_stream
 
 logger = logging.getLogger(__name__)
 Operation = Callable[[ApiRequest], Awaitable[ApiResponse]]
+DEFAULT_MAX_BODY = 1024 * 1024
+
+
+class BodyTooLarge(DurableGraphError):
+    """The request body is larger than the server accepts (both adapters check it)."""
+
+    code = "BODY_TOO_LARGE"
+    http_status = 413
 
 
 def api_operations(backend: Any, catalog: GraphCatalog, *, prefix: str = "/api",
@@ -57,4 +65,4 @@ async def call_operation(operation: Operation, request: ApiRequest, *, where: st
         return internal_error()
 
 
-__all__ = ["Operation", "api_operations", "call_operation", "internal_error"]
+__all__ = ["DEFAULT_MAX_BODY", "BodyTooLarge", "Operation", "api_operations", "call_operation", "internal_error"]

@@ -21,7 +21,7 @@ from ..graph.errors import EventNotDeclaredError, RunConflictError, RunNotFoundE
 from .history_view import decoded as _decoded
 from .history_view import steps_from_history
 from .progress import DurableProgress
-from .protocol import INPUT_EVENT, CompactionPolicy, input_message, start_payload
+from .protocol import INPUT_EVENT, CompactionPolicy, input_message, run_payload
 
 if TYPE_CHECKING:
     from .app import DurableGraphApp
@@ -160,31 +160,20 @@ class DurableClientBackend(DurableProgress):
         registration = self.owner.get(graph, version)
         state = new_state(registration, input)
         instance_id = instance_id or uuid.uuid4().hex
-        try:
-            existing = self._run_status(await self._durable_status(instance_id))
-        except RunNotFoundError:
-            existing = None
+        existing = await self._find(instance_id)
         if existing is not None:
-            if existing.graph_name == graph and existing.input == state:
-                return existing
-            raise RunConflictError(
-                f"run '{instance_id}' already exists with a different graph or input",
-                details={"instance_id": instance_id},
-            )
+            return _same_run(existing, graph, state)
         manifest = registration.manifest
-        payload = start_payload(
-            manifest.model_dump(mode="json"), state, metadata=to_json(metadata or {}),
-            created_at=time.time(), root={"graph": graph, "hash": manifest.graph_hash, "path": []},
-            policy=self.policy,
-        )
+        payload = run_payload(manifest, state, metadata=to_json(metadata or {}), created_at=time.time(),
+                              policy=self.policy)
         try:
             await self.client.start_new(self.orchestrator, instance_id, payload)
         except Exception:  # the host refused, e.g. a concurrent start of the same id won
-            existing = await self._after_refusal(instance_id)
-            if existing is not None and existing.graph_name == graph and existing.input == state:
-                return existing
-            raise RunConflictError(f"run '{instance_id}' already exists with a different graph or input",
-                                   details={"instance_id": instance_id}) from None
+            existing = await self._find(instance_id)
+            if existing is None:  # taken by an instance that is not a run of this app's graphs
+                raise RunConflictError(f"instance id '{instance_id}' is already in use",
+                                       details={"instance_id": instance_id}) from None
+            return _same_run(existing, graph, state)
         now = payload["created_at"]
         return RunStatus(
             instance_id=instance_id, graph_name=graph, graph_version=manifest.version,
@@ -193,7 +182,8 @@ class DurableClientBackend(DurableProgress):
             metadata=payload["metadata"],
         )
 
-    async def _after_refusal(self, instance_id: str) -> RunStatus | None:
+    async def _find(self, instance_id: str) -> RunStatus | None:
+        """The run with this id, or None."""
         try:
             return self._run_status(await self._durable_status(instance_id))
         except RunNotFoundError:
@@ -205,22 +195,16 @@ class DurableClientBackend(DurableProgress):
         try:
             await call
         except Exception:
-            status = await self._after_refusal(instance_id)
+            status = await self._find(instance_id)
             if status is None:
                 raise RunNotFoundError(f"run '{instance_id}' does not exist",
                                        details={"instance_id": instance_id}) from None
-            if status.finished:
-                raise RunConflictError(f"run '{instance_id}' is {status.status}; cannot {action}",
-                                       details={"instance_id": instance_id, "status": status.status}) from None
+            _refuse_finished(status, action)
             raise
 
     async def _unfinished(self, instance_id: str, action: str) -> RunStatus:
         status = await self.get_status(instance_id)
-        if status.finished:
-            raise RunConflictError(
-                f"run '{instance_id}' is {status.status}; cannot {action}",
-                details={"instance_id": instance_id, "status": status.status},
-            )
+        _refuse_finished(status, action)
         return status
 
     async def raise_event(self, instance_id: str, event_name: str, payload: Any, *,
@@ -228,11 +212,7 @@ class DurableClientBackend(DurableProgress):
         """Validate the payload against the run's graph, then deliver it on the input event."""
         durable = await self._durable_status(instance_id)
         status = self._run_status(durable)
-        if status.finished:
-            raise RunConflictError(
-                f"run '{instance_id}' is {status.status}; cannot send event '{event_name}'",
-                details={"instance_id": instance_id, "status": status.status},
-            )
+        _refuse_finished(status, f"send event '{event_name}'")
         # Declared or not is the run's own manifest's answer (it travels with the run).
         declared = [e.get("name") for e in (_decoded(durable.input_).get("manifest") or {}).get("events", [])]
         if event_name not in declared:
@@ -274,6 +254,21 @@ class DurableClientBackend(DurableProgress):
                 details={"instance_id": instance_id, "status": status.status},
             )
         await self.client.purge_instance_history(instance_id)
+
+
+def _refuse_finished(status: RunStatus, action: str) -> None:
+    """RunConflictError (409) when the run already ended."""
+    if status.finished:
+        raise RunConflictError(f"run '{status.instance_id}' is {status.status}; cannot {action}",
+                               details={"instance_id": status.instance_id, "status": status.status})
+
+
+def _same_run(existing: RunStatus, graph: str, state: dict[str, Any]) -> RunStatus:
+    """Starting an existing id again: the same run when graph and input match, else 409."""
+    if existing.graph_name == graph and existing.input == state:
+        return existing
+    raise RunConflictError(f"run '{existing.instance_id}' already exists with a different graph or input",
+                           details={"instance_id": existing.instance_id})
 
 
 def _with_cancel(status: RunStatus, cancel: dict[str, Any]) -> RunStatus:

@@ -11,27 +11,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ..api.dispatch import Operation, call_operation
+from ..api.dispatch import DEFAULT_MAX_BODY, BodyTooLarge, Operation, call_operation
 from ..api.protocol import ApiRequest, ApiResponse, error_response
 from ..graph.errors import DurableGraphError
 
 SSE_RETRY_MS = 1000
 STREAM_BUDGET_SECONDS = 5.0  # one buffered stream response waits at most this long
-DEFAULT_MAX_BODY = 1024 * 1024
-
-
-class BodyTooLargeError(DurableGraphError):
-    """The request body is larger than the app accepts."""
-
-    code = "BODY_TOO_LARGE"
-    http_status = 413
-
-
 def to_api_request(req: Any, *, max_body: int = DEFAULT_MAX_BODY) -> ApiRequest:
     """An ``ApiRequest`` from a Functions ``HttpRequest`` (413 when the body is too large)."""
     body = req.get_body() or b""
     if len(body) > max_body:
-        raise BodyTooLargeError(f"request body of {len(body)} bytes is over the limit of {max_body} bytes")
+        raise BodyTooLarge(f"request body of {len(body)} bytes is over the limit of {max_body} bytes")
     url = str(req.url)
     base = url.split("/", 3)
     return ApiRequest(

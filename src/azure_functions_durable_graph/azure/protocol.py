@@ -11,6 +11,7 @@ from typing import Any
 
 from ..core import CompiledGraph, Snapshot, build_output, compile_manifest
 from ..execution.backend import status_from_snapshot
+from ..graph.manifest import GraphManifest
 
 # Function names (a prefix may be put in front of each, see DurableGraphApp.add_to).
 ORCHESTRATOR = "durable_graph_orchestrator"
@@ -56,6 +57,15 @@ def start_payload(
         "results_before": 0,
         "snapshot": None,
     }
+
+
+def run_payload(manifest: GraphManifest, state: dict[str, Any], *, metadata: dict[str, Any],
+                created_at: float, policy: CompactionPolicy) -> dict[str, Any]:
+    """The orchestrator input of a new top-level run of ``manifest`` (state already validated)."""
+    return start_payload(
+        manifest.model_dump(mode="json"), state, metadata=metadata, created_at=created_at,
+        root={"graph": manifest.graph_name, "hash": manifest.graph_hash, "path": []}, policy=policy,
+    )
 
 
 def continue_payload(payload: dict[str, Any], snapshot: Snapshot, results_applied: int) -> dict[str, Any]:
@@ -138,6 +148,7 @@ __all__ = [
     "input_message",
     "policy_of",
     "progress_status",
+    "run_payload",
     "run_output",
     "small_error",
     "start_payload",
