@@ -12,6 +12,7 @@ database of another application, or a schema newer than this code knows raise
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
 
 from ...graph.errors import StoreError
@@ -96,6 +97,8 @@ MIGRATIONS: list[tuple[int, str]] = [
 
 #: The newest schema version this code reads and writes.
 LATEST_VERSION: int = MIGRATIONS[-1][0]
+#: How long an opener or writer waits for another connection's lock before failing, in seconds.
+BUSY_TIMEOUT_S = 5.0
 PAGE_SIZE = 1024  # bytes, for new database files
 
 
@@ -196,6 +199,26 @@ def migrate(conn: sqlite3.Connection, path: Path | str) -> int:
     return current
 
 
+def enable_wal(conn: sqlite3.Connection, timeout: float = BUSY_TIMEOUT_S) -> None:
+    """Switch ``conn``'s database to WAL mode, waiting out concurrent openers.
+
+    The switch needs an exclusive lock and SQLite answers ``database is locked`` at once, without
+    calling the busy handler, when another connection opening the same new file holds a shared
+    lock; so the switch is retried with a short back-off until ``timeout`` seconds have passed.
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.05)
+
+
 def open_database(path: Path | str) -> tuple[sqlite3.Connection, int]:
     """Open (creating when missing) and migrate the run store at ``path``.
 
@@ -212,18 +235,18 @@ def open_database(path: Path | str) -> tuple[sqlite3.Connection, int]:
             ) from None
     try:
         conn = sqlite3.connect(
-            str(path), timeout=5.0, isolation_level=None, check_same_thread=False
+            str(path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
         )
     except sqlite3.Error as exc:
         raise StoreError(f"run store '{path}' cannot be opened: {exc}") from None
     try:
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
         schema_version(conn, path)  # reads only: foreign or newer files stay untouched
         # Only a new, empty file takes it: small pages mean fewer bytes in the WAL per commit
         # (one commit per step writes a few pages of several tables; measured: 75 -> 45 us).
         conn.execute(f"PRAGMA page_size = {PAGE_SIZE}")
-        conn.execute("PRAGMA journal_mode = WAL")
+        enable_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("PRAGMA foreign_keys = ON")
         return conn, migrate(conn, path)
@@ -239,7 +262,9 @@ __all__ = [
     "PAGE_SIZE",
     "LATEST_VERSION",
     "MIGRATIONS",
+    "BUSY_TIMEOUT_S",
     "check_file",
+    "enable_wal",
     "migrate",
     "open_database",
     "schema_version",

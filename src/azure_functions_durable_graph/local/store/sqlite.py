@@ -25,7 +25,7 @@ from .base import (
     Transition,
     ensure_unfinished,
 )
-from .migrations import open_database
+from .migrations import BUSY_TIMEOUT_S, open_database
 from .rows import (
     RUN_COLUMNS,
     check_limit,
@@ -385,7 +385,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
             try:
                 if self._checkpoint_conn is None:
                     self._checkpoint_conn = sqlite3.connect(
-                        str(self.path), timeout=5.0, isolation_level=None, check_same_thread=False
+                        str(self.path), timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
                     )
                 self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error as exc:
