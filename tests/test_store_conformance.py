@@ -124,8 +124,19 @@ def test_values_that_are_not_json_are_rejected(store: RunStore) -> None:
     assert store.find_run("r1") is None
     store.create_run(record("r2"))
     with pytest.raises(StoreError):
-        store.save_snapshot("r2", {"step": 1, "bad": {1, 2}}, status="running", updated_at=1.0)
+        store.save_snapshot("r2", {"step": 1, "bad": object()}, status="running", updated_at=1.0)
     assert store.get_run("r2").snapshot["step"] == 0
+
+
+def test_python_values_are_stored_as_pydantic_json_mode_writes_them(store: RunStore) -> None:
+    # The store serializes with pydantic-core, the serializer of the state models themselves.
+    store.create_run(record("r1"))
+    store.save_snapshot(
+        "r1", {"step": 1, "tags": {"a"}, "pair": (1, 2), "ratio": float("inf")},
+        status="running", updated_at=1.0,
+    )
+    snapshot = store.get_run("r1").snapshot
+    assert (snapshot["tags"], snapshot["pair"], snapshot["ratio"]) == (["a"], [1, 2], float("inf"))
 
 
 # -- snapshots and progress events -----------------------------------------------------------

@@ -217,7 +217,8 @@ def test_concurrent_openers_of_a_new_file_migrate_it_once(tmp_path: Path) -> Non
         thread.join()
     assert errors == []
     conn = sqlite3.connect(path)
-    assert [r[0] for r in conn.execute("SELECT version FROM schema_version")] == [LATEST_VERSION]
+    recorded = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert recorded == [v for v, _ in MIGRATIONS]  # each migration applied exactly once
     conn.close()
 
 
@@ -256,3 +257,34 @@ def test_a_rejected_write_changes_nothing(tmp_path: Path) -> None:
         assert store.list_events("r1") == []
         assert store.get_run("r1").snapshot == {"format": 1, "step": 0}
         store.create_run(record("r2"))  # the connection is usable afterwards
+
+
+def test_a_version_1_database_is_migrated_with_its_history_order_kept(tmp_path: Path) -> None:
+    path = tmp_path / "runs.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in split_statements(MIGRATIONS[0][1]):
+        conn.execute(statement)
+    conn.execute("INSERT INTO schema_version (version) VALUES (1)")
+    conn.execute("PRAGMA user_version = 1")
+    conn.execute(
+        "INSERT INTO runs (instance_id, graph_name, graph_version, graph_hash, status, snapshot, "
+        "input, metadata, created_at, updated_at) VALUES ('r1', 'g', '1', 'h', 'running', "
+        "'{\"step\": 2}', '{}', '{}', 1.0, 1.0)"
+    )
+    # Step 2's tasks committed in the order b, a (not their key order), then step 1 late.
+    for task_id, step in (("2:1:b", 2), ("2:0:a", 2), ("1:0:x", 1)):
+        conn.execute(
+            "INSERT INTO task_results (instance_id, task_id, attempt, step, node, ok, result, "
+            "started_at, finished_at) VALUES ('r1', ?, 1, ?, ?, 1, "
+            "'{\"ok\": true, \"update\": {}}', 1.0, 2.0)",
+            (task_id, step, task_id[-1]),
+        )
+    conn.close()
+    with SqliteRunStore(path) as store:
+        assert store.schema_version == LATEST_VERSION
+        assert [row.task_id for row in store.history("r1")] == ["1:0:x", "2:1:b", "2:0:a"]
+        assert store.get_task_result("r1", "2:0:a", 1) == {"ok": True, "update": {}}
+        # A result committed after the migration comes after the migrated ones of its step.
+        store.commit_task_result("r1", 2, "2:2:c", "c", 1, {"ok": True, "update": {}},
+                                 started_at=3.0, finished_at=4.0)
+        assert [row.task_id for row in store.history("r1")][-1] == "2:2:c"

@@ -93,6 +93,36 @@ MIGRATIONS: list[tuple[int, str]] = [
         CREATE INDEX timers_by_fire_at ON timers (fire_at);
         """,
     ),
+    (
+        2,
+        # Task results keyed by (run, step, task, attempt) in one b-tree (WITHOUT ROWID), with
+        # their commit order within the step as a column: a step's commit writes one b-tree
+        # page for its result instead of three (table, key index and step index).
+        """
+        CREATE TABLE task_results_v2 (
+            instance_id TEXT NOT NULL REFERENCES runs (instance_id) ON DELETE CASCADE,
+            step INTEGER NOT NULL,
+            task_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            position INTEGER NOT NULL,
+            node TEXT NOT NULL,
+            ok INTEGER NOT NULL,
+            result TEXT NOT NULL,
+            started_at REAL NOT NULL,
+            finished_at REAL NOT NULL,
+            PRIMARY KEY (instance_id, step, task_id, attempt)
+        ) WITHOUT ROWID;
+        INSERT INTO task_results_v2 (instance_id, step, task_id, attempt, position, node, ok,
+                                     result, started_at, finished_at)
+            SELECT instance_id, step, task_id, attempt,
+                   (SELECT COUNT(*) FROM task_results e
+                    WHERE e.instance_id = t.instance_id AND e.step = t.step AND e.rowid < t.rowid),
+                   node, ok, result, started_at, finished_at
+            FROM task_results t;
+        DROP TABLE task_results;
+        ALTER TABLE task_results_v2 RENAME TO task_results;
+        """,
+    ),
 ]
 
 #: The newest schema version this code reads and writes.

@@ -243,10 +243,12 @@ class SqliteRunStore(SqliteQueries, RunStore):
         attempt: int, result: dict[str, Any], *, started_at: float, finished_at: float,
     ) -> bool:
         text = dump_json(result, f"run '{instance_id}' task '{task_id}' result")
+        # ``position``: how many results of the step were committed before this one.
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO task_results (instance_id, task_id, attempt, step, node, "
-            "ok, result, started_at, finished_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (instance_id, task_id, attempt, step, node, int(bool(result.get("ok"))), text,
+            "INSERT OR IGNORE INTO task_results (instance_id, step, task_id, attempt, position, "
+            "node, ok, result, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) "
+            "FROM task_results WHERE instance_id = ?1 AND step = ?2), ?5, ?6, ?7, ?8, ?9)",
+            (instance_id, step, task_id, attempt, node, int(bool(result.get("ok"))), text,
              started_at, finished_at),
         )  # fmt: skip
         return cursor.rowcount == 1
@@ -267,7 +269,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
         """Executed tasks oldest first (by step, then commit order); ``after`` is a step."""
         rows = self._all(
             "SELECT task_id, attempt, step, node, result, started_at, finished_at "
-            "FROM task_results WHERE instance_id = ? AND step > ? ORDER BY step, rowid LIMIT ?",
+            "FROM task_results WHERE instance_id = ? AND step > ? ORDER BY step, position LIMIT ?",
             (instance_id, -1 if after is None else after, -1 if limit is None else check_limit(limit)),
         )  # fmt: skip
         out = []
