@@ -557,3 +557,18 @@ def test_concurrent_threads_commit_every_result(store: RunStore) -> None:
     assert errors == []
     assert len(store.history("r1")) == 200
     assert [seq for seq, _ in store.list_events("r1")] == list(range(1, 201))
+
+
+def test_a_run_is_created_with_its_first_events_numbered_from_one(store: RunStore) -> None:
+    events = [{"type": "run_started"}, {"type": "step_started", "step": 1}]
+    created = store.create_run(record("r1"), events)
+    assert created == store.get_run("r1")
+    assert store.list_events("r1") == [(1, events[0]), (2, events[1])]
+    # The next write numbers on from there.
+    assert store.save_snapshot("r1", {"step": 1}, status="running", updated_at=2.0,
+                               events=[{"type": "x"}]) == 3
+    # A second create with the same id changes nothing, events included.
+    with pytest.raises(RunConflictError):
+        store.create_run(record("r1", graph="other"), [{"type": "run_started"}])
+    assert [seq for seq, _ in store.list_events("r1")] == [1, 2, 3]
+    assert store.get_run("r1").graph_name == "orders"

@@ -183,11 +183,11 @@ class LocalEngine:
             input=state, metadata=dict(metadata or {}), created_at=now, updated_at=now, error=None,
             output=None, parent_id=None,
         )
-        self.store.create_run(record)
-        await self.hooks.record_transition(active, events)
+        self.hooks.record_start(active, record, events)
         status = run_status(record)  # as stored; read before the run is scheduled and moves on
         self._active[instance_id] = active
-        self._schedule(instance_id)
+        # A new run has no stored events: any raised from now on are posted to the drive.
+        self._schedule(instance_id, load_inbox=False)
         return status
 
     async def get_status(self, instance_id: str) -> RunStatus:
@@ -197,12 +197,15 @@ class LocalEngine:
     async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
         """Until the run finishes or waits for an event, or ``timeout`` (real seconds) passes."""
 
-        async def settled() -> tuple[bool, RunStatus]:
+        async def settled() -> tuple[bool, RunStatus | None]:
+            if instance_id in self._drives:  # being driven: its drive signals when it ends
+                return False, None
             status = await self.get_status(instance_id)
             parked = status.status == "waiting" and instance_id not in self._drives
             return status.finished or parked, status
 
-        return await self._watchers.wait_until(instance_id, settled, timeout)
+        status = await self._watchers.wait_until(instance_id, settled, timeout)
+        return status if status is not None else await self.get_status(instance_id)
 
     async def raise_event(self, instance_id: str, event_name: str, payload: Any = None, *,
                           event_id: str | None = None) -> str:
@@ -328,7 +331,7 @@ class LocalEngine:
         return self.store.prune_history(older_than=cutoff, keep_last=keep_last)
 
     # -- driving ---------------------------------------------------------------------------
-    def _schedule(self, instance_id: str, *, recovering: bool = False) -> None:
+    def _schedule(self, instance_id: str, *, recovering: bool = False, load_inbox: bool = True) -> None:
         with self._sched_lock:
             if instance_id in self._drives or not self._running or self._workers is None:
                 return
@@ -336,9 +339,11 @@ class LocalEngine:
                 self.hooks.recovering.add(instance_id)
             token = object()
             self._tokens[instance_id] = token
-            self._drives[instance_id] = self._workers.submit(lambda: self._drive(instance_id, token))
+            self._drives[instance_id] = self._workers.submit(
+                lambda: self._drive(instance_id, token, load_inbox=load_inbox)
+            )
 
-    async def _drive(self, instance_id: str, token: object) -> None:
+    async def _drive(self, instance_id: str, token: object, *, load_inbox: bool = True) -> None:
         """Drive one run on a worker loop until it finishes or parks."""
         try:
             with self._sched_lock:
@@ -347,7 +352,7 @@ class LocalEngine:
                     active = self._load(self.store.get_run(instance_id))
                     self._active[instance_id] = active
                 # Under the lock, so an event raised now cannot overtake a stored earlier one.
-                for event in self.store.pending_events(instance_id):
+                for event in self.store.pending_events(instance_id) if load_inbox else ():
                     active.post_event(event.name, event.payload, event.event_id)
             await self.driver.drive(active)
         except (RunConflictError, GraphNotFoundError, HandlerNotFoundError) as exc:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..core import build_output
 from ..execution.driver import ActiveRun
-from .store.base import ResultRow, RunStore, Transition
+from .store.base import ResultRow, RunRecord, RunStore, Transition
 
 ProgressListener = Callable[[str, int, list[dict[str, Any]]], None]
 
@@ -49,6 +49,16 @@ class StoreHooks:
             attempt=command["attempt"], result=result,
             started_at=started if started is not None else finished, finished_at=finished,
         ))
+
+    def record_start(self, run: ActiveRun, record: RunRecord, events: list[dict[str, Any]]) -> None:
+        """Create the run's row with its first progress events, in one write."""
+        self.store.create_run(record, events)
+        timers = run.snapshot["timers"]
+        if timers:  # a start that already set a deadline (rare): its timers go in too
+            self.store.upsert_timers(run.run_id, timers)
+        self._timers[run.run_id] = [dict(t) for t in timers]
+        if self.on_progress is not None and events:
+            self.on_progress(run.run_id, len(events), events)
 
     async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
         """Commit held results, the snapshot, progress events, changed timers and deliveries."""

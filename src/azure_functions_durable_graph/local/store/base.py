@@ -144,8 +144,11 @@ class RunStore(ABC):
 
     # -- runs ------------------------------------------------------------------------------
     @abstractmethod
-    def create_run(self, run: RunRecord) -> RunRecord:
-        """Insert a new run (RunConflictError when the instance id already exists)."""
+    def create_run(self, run: RunRecord, events: Sequence[dict[str, Any]] = ()) -> RunRecord:
+        """Insert a new run and its first progress ``events`` (numbered from 1) in one write.
+
+        RunConflictError when the instance id already exists.
+        """
 
     @abstractmethod
     def get_run(self, instance_id: str) -> RunRecord:

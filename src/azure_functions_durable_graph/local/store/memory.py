@@ -119,13 +119,20 @@ class MemoryRunStore(RunStore):
         return None if entry is None else entry[1]
 
     # -- runs ------------------------------------------------------------------------------
-    def create_run(self, run: RunRecord) -> RunRecord:
-        """Insert a new run (RunConflictError when the instance id already exists)."""
+    def create_run(self, run: RunRecord, events: Sequence[dict[str, Any]] = ()) -> RunRecord:
+        """Insert a new run and its first progress ``events`` (numbered from 1) in one write.
+
+        RunConflictError when the instance id already exists.
+        """
         columns = run_columns(run)
+        what = f"run '{run.instance_id}'"
+        texts = [dump_json(e, f"{what} event") for e in events]
+        step = step_of(run.snapshot)
         with self._lock:
             if self._maybe_run(run.instance_id) is not None:
                 raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
-            stored = self._runs[run.instance_id] = _Run(columns)
+            stored = self._runs[run.instance_id] = _Run(columns, last_seq=len(texts))
+            stored.events = [(i, step, float(run.updated_at), t) for i, t in enumerate(texts, 1)]
             return stored.record()
 
     def get_run(self, instance_id: str) -> RunRecord:

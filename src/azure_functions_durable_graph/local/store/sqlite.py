@@ -44,6 +44,12 @@ DEFAULT_PATH = Path(".durable-graph") / "runs.db"
 
 AUTO_CHECKPOINT_PAGES = 16384
 
+_INSERT_RUN = (
+    f"INSERT OR IGNORE INTO runs ({', '.join(RUN_COLUMNS)}, last_seq) "
+    f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?)"
+)
+_INSERT_EVENT = "INSERT INTO run_events (instance_id, seq, step, created_at, event) VALUES (?, ?, ?, ?, ?)"
+
 # UPDATE ... RETURNING needs SQLite 3.35.
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
@@ -126,20 +132,24 @@ class SqliteRunStore(SqliteQueries, RunStore):
         return None if row is None else str(row[0])
 
     # -- runs ------------------------------------------------------------------------------
-    def create_run(self, run: RunRecord) -> RunRecord:
-        """Insert a new run (RunConflictError when the instance id already exists)."""
+    def create_run(self, run: RunRecord, events: Sequence[dict[str, Any]] = ()) -> RunRecord:
+        """Insert a new run and its first progress ``events`` (numbered from 1) in one write.
+
+        RunConflictError when the instance id already exists.
+        """
         values = run_columns(run)
+        texts = [dump_json(e, f"run '{run.instance_id}' event") for e in events]
+        step = step_of(run.snapshot)
         with self._write() as conn:
-            if conn.execute(
-                "SELECT 1 FROM runs WHERE instance_id = ?", (run.instance_id,)
-            ).fetchone():
+            # OR IGNORE: an existing id inserts nothing, which the row count tells.
+            inserted = conn.execute(_INSERT_RUN, [*values.values(), len(texts)]).rowcount
+            if not inserted:
                 raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
-            marks = ", ".join("?" for _ in RUN_COLUMNS)
-            conn.execute(f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}) VALUES ({marks})", list(values.values()))
-            row = conn.execute(
-                f"{SELECT_RUN} WHERE instance_id = ?", (run.instance_id,)
-            ).fetchone()
-        return run_record(row)
+            conn.executemany(
+                _INSERT_EVENT,
+                [(run.instance_id, i, step, values["updated_at"], t) for i, t in enumerate(texts, 1)],
+            )
+        return run_record(values)  # the columns as written, read back the way a row is
 
     def get_run(self, instance_id: str) -> RunRecord:
         """The stored run (RunNotFoundError naming the run when there is none)."""
@@ -202,8 +212,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
             )
         first = last - len(texts)
         conn.executemany(
-            "INSERT INTO run_events (instance_id, seq, step, created_at, event) "
-            "VALUES (?, ?, ?, ?, ?)",
+            _INSERT_EVENT,
             [(instance_id, first + i, step, updated_at, t) for i, t in enumerate(texts, 1)],
         )
         return last
