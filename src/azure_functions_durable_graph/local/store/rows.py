@@ -33,8 +33,8 @@ def dump_json(value: Any, what: str) -> str:
 
 
 def load_json(text: str | None) -> Any:
-    """The value of stored JSON text (None stays None)."""
-    return None if text is None else json.loads(text)
+    """The value of stored JSON text (None stays None); pydantic-core's parser, as for writing."""
+    return None if text is None else pydantic_core.from_json(text)
 
 
 def encode_cursor(created_at: float, instance_id: str) -> str:
