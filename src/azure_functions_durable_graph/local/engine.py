@@ -17,7 +17,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from ..core import FINISHED, apply_cancel, compile_manifest
+from ..core import FINISHED, apply_cancel
 from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver, new_state
@@ -28,11 +28,18 @@ from ..graph.errors import (
     HandlerNotFoundError,
     RunConflictError,
 )
-from ..graph.manifest import GraphManifest, canonical_json
 from ..graph.registration import GraphRegistration
 from .hooks import ProgressListener, StoreHooks
 from .ownership import EngineLock
-from .records import DEFAULT_DB, ensure_not_finished, open_store, run_status, task_index
+from .records import (
+    DEFAULT_DB,
+    ensure_not_finished,
+    new_run_record,
+    open_store,
+    repeated_start,
+    run_status,
+    task_index,
+)
 from .registry import GraphRegistry
 from .store.base import RunRecord, RunStore
 from .timer_loop import TimerLoop
@@ -167,22 +174,11 @@ class LocalEngine:
         state = new_state(registration, input)
         # A generated id is new by construction: only a caller's id needs the idempotency check.
         existing = None if instance_id is None else self.store.find_run(instance_id)
-        instance_id = instance_id or uuid.uuid4().hex
         if existing is not None:
-            if existing.graph_name == graph and canonical_json(existing.input) == canonical_json(state):
-                return run_status(existing)
-            raise RunConflictError(
-                f"run '{instance_id}' already exists with a different graph or input",
-                details={"instance_id": instance_id},
-            )
+            return repeated_start(existing, graph, state)
+        instance_id = instance_id or uuid.uuid4().hex
         active, events = self.driver.start(registration, state, run_id=instance_id, metadata=metadata)
-        now = self.clock.now()
-        record = RunRecord(
-            instance_id=instance_id, graph_name=graph, graph_version=registration.version,
-            graph_hash=registration.graph_hash, status=active.snapshot["status"], snapshot=active.snapshot,
-            input=state, metadata=dict(metadata or {}), created_at=now, updated_at=now, error=None,
-            output=None, parent_id=None,
-        )
+        record = new_run_record(registration, active.snapshot, state, metadata, self.clock.now())
         self.hooks.record_start(active, record, events)
         status = run_status(record)  # as stored; read before the run is scheduled and moves on
         self._active[instance_id] = active
@@ -211,7 +207,7 @@ class LocalEngine:
                           event_id: str | None = None) -> str:
         """Store an event durably, then deliver it (loading the run if it is parked)."""
         record = self.store.get_run(instance_id)
-        graph = self._graph_of(record)
+        graph = self._graphs.compiled_for(record, self.store)
         if event_name not in graph.events:
             raise EventNotDeclaredError(
                 f"graph '{record.graph_name}' does not declare event '{event_name}' (run '{instance_id}')",
@@ -374,18 +370,7 @@ class LocalEngine:
                 self._watchers.call_in_loop(self._timers.nudge)
 
     def _load(self, record: RunRecord) -> ActiveRun:
-        graph = self._graph_of(record)
-        registration = self._graphs.by_hash(record.graph_hash) or self.registration(record.graph_name)
-        return ActiveRun(registration, graph, record.snapshot)
-
-    def _graph_of(self, record: RunRecord) -> Any:
-        registration = self._graphs.by_hash(record.graph_hash)
-        if registration is not None:
-            return compile_manifest(registration.manifest)
-        stored = self.store.get_manifest(record.graph_hash)
-        if stored is None:
-            raise GraphNotFoundError(f"run '{record.instance_id}': manifest {record.graph_hash[:12]} is not stored")
-        return compile_manifest(GraphManifest.model_validate_json(stored))
+        return self._graphs.load(record, self.store)
 
     def _forget(self, instance_id: str) -> None:
         self._active.pop(instance_id, None)

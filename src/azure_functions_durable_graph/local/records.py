@@ -1,12 +1,15 @@
-"""Helpers of the engine: opening a store, run records as API statuses, history order."""
+"""Helpers of the engine: opening a store, new run rows, run records as API statuses, history order."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..core import FINISHED
 from ..execution.backend import RunStatus, status_from_snapshot
 from ..graph.errors import RunConflictError
+from ..graph.manifest import canonical_json
+from ..graph.registration import GraphRegistration
 from .store.base import RunRecord, RunStore
 
 DEFAULT_DB = Path(".durable-graph") / "runs.db"
@@ -46,5 +49,35 @@ def run_status(record: RunRecord) -> RunStatus:
     )
 
 
+def repeated_start(existing: RunRecord, graph: str, state: dict[str, Any]) -> RunStatus:
+    """A start with an id already taken: the run's status when graph and input are the same."""
+    if existing.graph_name == graph and canonical_json(existing.input) == canonical_json(state):
+        return run_status(existing)
+    raise RunConflictError(
+        f"run '{existing.instance_id}' already exists with a different graph or input",
+        details={"instance_id": existing.instance_id},
+    )
 
-__all__ = ["DEFAULT_DB", "ensure_not_finished", "open_store", "run_status", "task_index"]
+
+def new_run_record(
+    registration: GraphRegistration, snapshot: dict[str, Any], state: dict[str, Any],
+    metadata: dict[str, Any] | None, now: float,
+) -> RunRecord:
+    """The row of a run just started from ``snapshot``."""
+    return RunRecord(
+        instance_id=str(snapshot["run_id"]), graph_name=registration.graph_name,
+        graph_version=registration.version, graph_hash=registration.graph_hash,
+        status=snapshot["status"], snapshot=snapshot, input=state, metadata=dict(metadata or {}),
+        created_at=now, updated_at=now,
+    )  # fmt: skip
+
+
+__all__ = [
+    "DEFAULT_DB",
+    "ensure_not_finished",
+    "new_run_record",
+    "open_store",
+    "repeated_start",
+    "run_status",
+    "task_index",
+]

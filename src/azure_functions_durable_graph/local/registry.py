@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from ..core import CompiledGraph, compile_manifest
+from ..execution.driver import ActiveRun
 from ..graph.errors import GraphNotFoundError
+from ..graph.manifest import GraphManifest
 from ..graph.registration import GraphRegistration
+from .store.base import RunRecord, RunStore
 
 
 class GraphRegistry:
@@ -39,6 +43,24 @@ class GraphRegistry:
     def code_for(self, graph_hash: str, graph_name: str) -> GraphRegistration | None:
         """What runs a stored run: its exact version, else the latest of its graph."""
         return self._by_hash.get(graph_hash) or self.latest(graph_name)
+
+    def compiled_for(self, record: RunRecord, store: RunStore) -> CompiledGraph:
+        """The topology a stored run keeps: its own manifest, from code or from the store."""
+        registration = self._by_hash.get(record.graph_hash)
+        if registration is not None:
+            return compile_manifest(registration.manifest)
+        stored = store.get_manifest(record.graph_hash)
+        if stored is None:
+            raise GraphNotFoundError(
+                f"run '{record.instance_id}': manifest {record.graph_hash[:12]} is not stored"
+            )
+        return compile_manifest(GraphManifest.model_validate_json(stored))
+
+    def load(self, record: RunRecord, store: RunStore) -> ActiveRun:
+        """A stored run ready to drive: its manifest's topology, the code registered for it."""
+        graph = self.compiled_for(record, store)
+        registration = self._by_hash.get(record.graph_hash) or self.get(record.graph_name)
+        return ActiveRun(registration, graph, record.snapshot)
 
     @property
     def graph_names(self) -> list[str]:
