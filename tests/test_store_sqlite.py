@@ -288,3 +288,13 @@ def test_a_version_1_database_is_migrated_with_its_history_order_kept(tmp_path: 
         store.commit_task_result("r1", 2, "2:2:c", "c", 1, {"ok": True, "update": {}},
                                  started_at=3.0, finished_at=4.0)
         assert [row.task_id for row in store.history("r1")][-1] == "2:2:c"
+
+
+def test_a_row_the_schema_refuses_is_a_store_error_not_a_conflict(tmp_path: Path) -> None:
+    with SqliteRunStore(tmp_path / "runs.db") as store:
+        bad = record("r1")
+        bad.graph_version = None  # type: ignore[assignment]  # NOT NULL in the schema
+        with pytest.raises(StoreError, match="NOT NULL"):
+            store.create_run(bad, [{"type": "run_started"}])
+        assert store.find_run("r1") is None and store.list_events("r1") == []
+        store.create_run(record("r1"))  # nothing of the refused write was kept

@@ -45,7 +45,7 @@ DEFAULT_PATH = Path(".durable-graph") / "runs.db"
 AUTO_CHECKPOINT_PAGES = 16384
 
 _INSERT_RUN = (
-    f"INSERT OR IGNORE INTO runs ({', '.join(RUN_COLUMNS)}, last_seq) "
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, last_seq) "
     f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?)"
 )
 _INSERT_EVENT = "INSERT INTO run_events (instance_id, seq, step, created_at, event) VALUES (?, ?, ?, ?, ?)"
@@ -141,10 +141,12 @@ class SqliteRunStore(SqliteQueries, RunStore):
         texts = [dump_json(e, f"run '{run.instance_id}' event") for e in events]
         step = step_of(run.snapshot)
         with self._write() as conn:
-            # OR IGNORE: an existing id inserts nothing, which the row count tells.
-            inserted = conn.execute(_INSERT_RUN, [*values.values(), len(texts)]).rowcount
-            if not inserted:
-                raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
+            try:
+                conn.execute(_INSERT_RUN, [*values.values(), len(texts)])
+            except sqlite3.IntegrityError as exc:
+                if "runs.instance_id" not in str(exc):
+                    raise  # another constraint: the store's error, below
+                raise conflict(run.instance_id, f"run '{run.instance_id}' already exists") from None
             conn.executemany(
                 _INSERT_EVENT,
                 [(run.instance_id, i, step, values["updated_at"], t) for i, t in enumerate(texts, 1)],
