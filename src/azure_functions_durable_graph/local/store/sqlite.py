@@ -122,7 +122,8 @@ class SqliteRunStore(SqliteQueries, RunStore):
         """Store a graph manifest under its hash (a second call for the hash is a no-op)."""
         with self._write() as conn:
             conn.execute(
-                "INSERT OR IGNORE INTO manifests (graph_hash, graph_name, manifest) VALUES (?, ?, ?)",
+                "INSERT INTO manifests (graph_hash, graph_name, manifest) VALUES (?, ?, ?) "
+                "ON CONFLICT (graph_hash) DO NOTHING",
                 (graph_hash, graph_name, manifest_json),
             )
 
@@ -254,11 +255,13 @@ class SqliteRunStore(SqliteQueries, RunStore):
         attempt: int, result: dict[str, Any], *, started_at: float, finished_at: float,
     ) -> bool:
         text = dump_json(result, f"run '{instance_id}' task '{task_id}' result")
-        # ``position``: how many results of the step were committed before this one.
+        # ``position``: how many results of the step were committed before this one. Only a
+        # result already committed for the key is skipped (any other broken constraint fails).
         cursor = conn.execute(
-            "INSERT OR IGNORE INTO task_results (instance_id, step, task_id, attempt, position, "
+            "INSERT INTO task_results (instance_id, step, task_id, attempt, position, "
             "node, ok, result, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) "
-            "FROM task_results WHERE instance_id = ?1 AND step = ?2), ?5, ?6, ?7, ?8, ?9)",
+            "FROM task_results WHERE instance_id = ?1 AND step = ?2), ?5, ?6, ?7, ?8, ?9) "
+            "ON CONFLICT (instance_id, step, task_id, attempt) DO NOTHING",
             (instance_id, step, task_id, attempt, node, int(bool(result.get("ok"))), text,
              started_at, finished_at),
         )  # fmt: skip
@@ -303,8 +306,8 @@ class SqliteRunStore(SqliteQueries, RunStore):
         with self._write() as conn:
             self._require_run(conn, instance_id)
             conn.execute(
-                "INSERT OR IGNORE INTO inbox (instance_id, event_id, name, payload, created_at) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO inbox (instance_id, event_id, name, payload, created_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (instance_id, event_id) DO NOTHING",
                 (instance_id, event_id, name, text, created_at),
             )
         return event_id
