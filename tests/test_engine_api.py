@@ -775,6 +775,30 @@ def test_a_blocked_sync_handler_does_not_block_the_engine(
     run(scenario())
 
 
+def test_terminating_a_run_queued_for_a_slot_wakes_its_waiters(
+    make_store: Callable[[], RunStore],
+) -> None:
+    async def scenario() -> None:
+        trace: dict[str, Any] = {}
+        entered, release = threading.Event(), threading.Event()
+        async with engine_on(make_store(), concurrency=1, workers=1) as engine:
+            engine.register(build_blocking("blocking", entered, release, trace))
+            engine.register(build_quick_example())
+            await engine.start("blocking", {}, instance_id="holder")
+            await until(entered.is_set, "the sync handler to hold the only slot")
+            await engine.start("my_graph", {"message": "queued"}, instance_id="queued")
+            waiter = asyncio.ensure_future(engine.wait("queued"))  # no timeout of its own
+            await asyncio.sleep(0)
+            assert (await engine.terminate("queued")).status == "cancelled"
+            # The queued drive never began, so only terminate itself can wake the waiter.
+            status = await asyncio.wait_for(waiter, BOUND)
+            assert status.status == "cancelled"
+            release.set()
+            assert (await finished(engine, "holder")).status == "completed"
+
+    run(scenario())
+
+
 # --- many runs, timeouts --------------------------------------------------------------------------
 
 

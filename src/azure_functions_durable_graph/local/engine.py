@@ -270,6 +270,7 @@ class LocalEngine:
                                  events=[{"type": "run_terminated", "reason": reason}])
         self.store.upsert_timers(instance_id, [])
         self._forget(instance_id)
+        self._watchers.notify(instance_id)  # a drive cancelled before it began signals nothing
         return await self.get_status(instance_id)
 
     async def list_runs(self, **filters: Any) -> tuple[list[RunStatus], str | None]:
