@@ -258,6 +258,7 @@ class LocalEngine:
         ensure_not_finished(record, "terminate")
         with self._sched_lock:
             drive = self._drives.pop(instance_id, None)
+            self._tokens.pop(instance_id, None)
         if drive is not None:
             # Not awaited: a sync handler may still be running; its late result cannot be
             # written because a finished run is never written again.
