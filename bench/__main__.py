@@ -2,24 +2,24 @@
 
 Each table figure is the median over repeated runs of microseconds per executed node, for our
 in-process runner, ``LocalEngine`` on the in-memory and SQLite stores, and LangGraph with no
-checkpointer and with ``SqliteSaver`` (``durability="sync"``). The ratio compares each row with
-LangGraph of the same durability class: in-memory rows with LangGraph without a checkpointer,
-SQLite rows with ``SqliteSaver``. Below the table: runs per second of many concurrent runs, and
+checkpointer and with ``SqliteSaver`` (``durability="sync"``). Every case runs once per round
+and the rounds repeat (see :mod:`bench.cases`), so all runners share the machine's conditions.
+The ratio compares each row with LangGraph of the same durability class: in-memory rows with
+LangGraph without a checkpointer, SQLite rows with ``SqliteSaver``. Below the table: runs per second of many concurrent runs, and
 the memory held by many runs parked on an event wait.
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
+import contextlib
 import sys
-import time
-from collections.abc import Callable
+
+from azure_functions_durable_graph.graph.registration import GraphRegistration
 
 from . import engine_bench, peers
+from .cases import Case, time_cases
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
-
-Row = tuple[str, str, float]
 
 RUNNER_INVOKE = "invoke (in-process)"
 GRAPHS = ("chain", "fanout", "map")
@@ -36,29 +36,17 @@ DEFAULTS = {"repeat": 30, "concurrent": 1000, "parked": 10000}
 QUICK = {"repeat": 3, "concurrent": 50, "parked": 200}
 
 
-def median_us_per_node(run: Callable[[], object], nodes: int, repeat: int) -> float:
-    """Median over ``repeat`` runs of the time per node, in microseconds."""
-    run()  # warm caches (compiled manifest, signatures)
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        run()
-        samples.append((time.perf_counter() - start) / nodes * 1e6)
-    return statistics.median(samples)
-
-
-def invoke_rows(repeat: int) -> list[Row]:
+def invoke_cases() -> list[Case]:
     """Our in-process runner (``registration.invoke``) on each graph."""
-    rows = []
-    cases = {"chain": (chain_graph(), {}), "fanout": (fanout_graph(), {}), "map": (map_graph(), {})}
-    for name, (registration, payload) in cases.items():
-        def run(registration=registration, payload=payload) -> object:  # noqa: ANN001
-            result = registration.invoke(payload)
+    cases = []
+    for name, registration in (("chain", chain_graph()), ("fanout", fanout_graph()), ("map", map_graph())):
+        def run(registration: GraphRegistration = registration) -> object:
+            result = registration.invoke({})
             assert result.status == "completed", result.error
             return result
 
-        rows.append((name, RUNNER_INVOKE, median_us_per_node(run, NODES_PER_RUN[name], repeat)))
-    return rows
+        cases.append(Case(name, RUNNER_INVOKE, NODES_PER_RUN[name], run))
+    return cases
 
 
 def _progress(message: str) -> None:
@@ -66,22 +54,13 @@ def _progress(message: str) -> None:
 
 
 def collect_rows(repeat: int, *, with_peers: bool) -> dict[tuple[str, str], float]:
-    """Every table figure keyed by (graph, runner)."""
-    steps: list[tuple[str, Callable[[int], list[Row]]]] = [
-        ("in-process invoke", invoke_rows),
-        ("LocalEngine (memory and sqlite)", engine_bench.engine_rows),
-    ]
-    if with_peers:
-        steps += [
-            ("LangGraph, no checkpointer", lambda r: peers.plain_rows(r, median_us_per_node)),
-            ("LangGraph, SqliteSaver sync", lambda r: peers.sqlite_rows(r, median_us_per_node)),
-        ]
-    figures: dict[tuple[str, str], float] = {}
-    for label, step in steps:
-        _progress(label)
-        for graph, runner, value in step(repeat):
-            figures[(graph, runner)] = value
-    return figures
+    """Every table figure keyed by (graph, runner), all cases timed in interleaved rounds."""
+    with contextlib.ExitStack() as stack:
+        cases = invoke_cases() + stack.enter_context(engine_bench.engine_cases())
+        if with_peers:
+            cases += peers.plain_cases() + stack.enter_context(peers.sqlite_cases())
+        _progress(f"{len(cases)} table cases, {repeat} interleaved rounds")
+        return time_cases(cases, repeat)
 
 
 def format_table(figures: dict[tuple[str, str], float]) -> list[str]:
@@ -102,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print the benchmark table and the concurrency and parked-run figures."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, help=f"runs per table case, median reported (default {DEFAULTS['repeat']})")
+    parser.add_argument("--repeat", type=int, help=f"interleaved rounds, one run of every table case each; median reported (default {DEFAULTS['repeat']})")
     parser.add_argument("--concurrent", type=int, help=f"runs started at once for runs/s (default {DEFAULTS['concurrent']})")
     parser.add_argument("--parked", type=int, help=f"runs parked on an event wait (default {DEFAULTS['parked']})")
     parser.add_argument("--quick", action="store_true",
@@ -126,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     _progress(f"{parked} parked runs")
     park = engine_bench.parked_runs(parked)
 
-    print(f"median of {repeat} runs; ratio = our us/node / LangGraph us/node "
+    print(f"median of {repeat} interleaved rounds; ratio = our us/node / LangGraph us/node "
           "(memory rows vs no checkpointer, sqlite rows vs SqliteSaver sync)")
     for line in format_table(figures):
         print(line)

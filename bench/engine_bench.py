@@ -1,8 +1,8 @@
 """``LocalEngine`` benchmarks: per-node cost with each store, throughput, parked runs.
 
-- :func:`engine_rows`: microseconds per node (median) of ``start`` + ``wait`` on the benchmark
-  graphs, with the in-memory store or the SQLite store (a temporary file; the engine commits
-  every task result and every transition).
+- :func:`engine_cases`: table cases, ``start`` + ``wait`` of the benchmark graphs with the
+  in-memory store or the SQLite store (a temporary file; the engine commits every task result
+  and every transition), timed by :mod:`bench.cases`.
 - :func:`concurrent_runs`: many runs of a short chain started at once, then all awaited.
 - :func:`parked_runs`: many runs parked on an event wait: resident memory they add, and the
   time to resume a few of them, one after the other.
@@ -11,12 +11,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import statistics
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,26 +28,14 @@ from azure_functions_durable_graph import END, ManifestBuilder, RouteDecision
 from azure_functions_durable_graph.graph.registration import GraphRegistration
 from azure_functions_durable_graph.local.engine import LocalEngine
 
+from .cases import Case
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
-
-Row = tuple[str, str, float]
 
 RUNNER_MEMORY = "LocalEngine (memory)"
 RUNNER_SQLITE = "LocalEngine (sqlite)"
 
 CONCURRENT_CHAIN = 5  # nodes in the chain of the concurrency benchmark
 RESUMES = 5  # parked runs resumed one after the other (first and median reported)
-
-
-async def median_us_per_node(run: Callable[[], Awaitable[object]], nodes: int, repeat: int) -> float:
-    """Median over ``repeat`` awaited runs of the time per node, in microseconds."""
-    await run()  # warm up (compiled manifest, store statements)
-    samples = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        await run()
-        samples.append((time.perf_counter() - start) / nodes * 1e6)
-    return statistics.median(samples)
 
 
 def _memory_store() -> Any:
@@ -68,25 +57,30 @@ async def _run_to_end(engine: LocalEngine, graph: str, payload: Any = None) -> N
     assert status.status == "completed", (status.status, status.error)
 
 
-async def _engine_rows(repeat: int) -> list[Row]:
-    rows = []
+@contextmanager
+def engine_cases() -> Iterator[list[Case]]:
+    """Cases for ``LocalEngine`` on the memory store and on a SQLite file (``start`` + ``wait``).
+
+    Both engines stay open on an event loop of their own for the whole measurement; each run
+    is driven to its end on that loop while the other runners wait their turn.
+    """
     graphs = {"chain": chain_graph(), "fanout": fanout_graph(), "map": map_graph()}
-    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp:
+    loop = asyncio.new_event_loop()
+    with tempfile.TemporaryDirectory(prefix="bench-engine-") as tmp, contextlib.ExitStack() as stack:
+        stack.callback(loop.close)
+        cases = []
         for kind, runner in (("memory", RUNNER_MEMORY), ("sqlite", RUNNER_SQLITE)):
-            async with _engine(kind, tmp) as engine:
-                for name, registration in graphs.items():
-                    engine.register(registration)
+            opened = _engine(kind, tmp)
+            engine = loop.run_until_complete(opened.__aenter__())
+            stack.callback(lambda opened=opened: loop.run_until_complete(opened.__aexit__(None, None, None)))
+            for name, registration in graphs.items():
+                engine.register(registration)
 
-                    def run(engine: LocalEngine = engine, graph: str = registration.graph_name) -> Awaitable[None]:
-                        return _run_to_end(engine, graph)
+                def run(engine: LocalEngine = engine, graph: str = registration.graph_name) -> None:
+                    loop.run_until_complete(_run_to_end(engine, graph))
 
-                    rows.append((name, runner, await median_us_per_node(run, NODES_PER_RUN[name], repeat)))
-    return rows
-
-
-def engine_rows(repeat: int) -> list[Row]:
-    """Rows (graph, runner, us/node median) for the engine on the memory and SQLite stores."""
-    return asyncio.run(_engine_rows(repeat))
+                cases.append(Case(name, runner, NODES_PER_RUN[name], run))
+        yield cases
 
 
 # -- throughput -----------------------------------------------------------------------------
@@ -222,7 +216,7 @@ __all__ = [
     "ConcurrentResult",
     "ParkedResult",
     "concurrent_runs",
-    "engine_rows",
+    "engine_cases",
     "parked_graph",
     "parked_runs",
     "rss_bytes",

@@ -1,4 +1,4 @@
-"""LangGraph equivalents of the benchmark graphs, and the rows that time them.
+"""LangGraph equivalents of the benchmark graphs, as table cases.
 
 Same shapes and the same (almost no) work per node as :mod:`bench.graphs`: a 50-node chain
 that increments a counter, a 5-way fan-out whose branches append to a list (``operator.add``)
@@ -14,13 +14,13 @@ import operator
 import sqlite3
 import tempfile
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypedDict
 
+from .cases import Case
 from .graphs import CHAIN_LENGTH, FAN_WIDTH, MAP_SIZE, NODES_PER_RUN
-
-Row = tuple[str, str, float]
 
 RUNNER_PLAIN = "langgraph (no checkpointer)"
 RUNNER_SQLITE = "langgraph SqliteSaver sync"
@@ -148,9 +148,9 @@ def _config(thread_id: str | None = None) -> dict[str, Any]:
     return config
 
 
-def plain_rows(repeat: int, timer: Callable[[Callable[[], object], int, int], float]) -> list[Row]:
+def plain_cases() -> list[Case]:
     """LangGraph without a checkpointer (state kept in memory for the invoke only)."""
-    rows = []
+    cases = []
     for name, (build, payload, check) in CASES.items():
         graph = build().compile()
 
@@ -160,11 +160,12 @@ def plain_rows(repeat: int, timer: Callable[[Callable[[], object], int, int], fl
             assert check(out), out
             return out
 
-        rows.append((name, RUNNER_PLAIN, timer(run, NODES_PER_RUN[name], repeat)))
-    return rows
+        cases.append(Case(name, RUNNER_PLAIN, NODES_PER_RUN[name], run))
+    return cases
 
 
-def sqlite_rows(repeat: int, timer: Callable[[Callable[[], object], int, int], float]) -> list[Row]:
+@contextmanager
+def sqlite_cases() -> Iterator[list[Case]]:
     """LangGraph with ``SqliteSaver`` on a temporary file, ``durability="sync"``.
 
     Each run gets a fresh thread id; with ``sync`` durability every step's checkpoint is
@@ -172,12 +173,12 @@ def sqlite_rows(repeat: int, timer: Callable[[Callable[[], object], int, int], f
     """
     from langgraph.checkpoint.sqlite import SqliteSaver
 
-    rows = []
     with tempfile.TemporaryDirectory(prefix="bench-langgraph-") as tmp:
         conn = sqlite3.connect(str(Path(tmp) / "checkpoints.db"), check_same_thread=False)
         try:
             saver = SqliteSaver(conn)
             saver.setup()
+            cases = []
             for name, (build, payload, check) in CASES.items():
                 graph = build().compile(checkpointer=saver)
 
@@ -187,10 +188,10 @@ def sqlite_rows(repeat: int, timer: Callable[[Callable[[], object], int, int], f
                     assert check(out), out
                     return out
 
-                rows.append((name, RUNNER_SQLITE, timer(run, NODES_PER_RUN[name], repeat)))
+                cases.append(Case(name, RUNNER_SQLITE, NODES_PER_RUN[name], run))
+            yield cases
         finally:
             conn.close()
-    return rows
 
 
 __all__ = [
@@ -201,6 +202,6 @@ __all__ = [
     "chain_graph",
     "fanout_graph",
     "map_graph",
-    "plain_rows",
-    "sqlite_rows",
+    "plain_cases",
+    "sqlite_cases",
 ]
