@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     """Print the benchmark table and the concurrency and parked-run figures."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, help=f"interleaved rounds, one run of every table case each; median reported (default {DEFAULTS['repeat']})")
+    parser.add_argument("--repeat", type=int, help=f"timed runs per table case, taken in interleaved rounds; median reported (default {DEFAULTS['repeat']})")
     parser.add_argument("--concurrent", type=int, help=f"runs started at once for runs/s (default {DEFAULTS['concurrent']})")
     parser.add_argument("--parked", type=int, help=f"runs parked on an event wait (default {DEFAULTS['parked']})")
     parser.add_argument("--quick", action="store_true",
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     _progress(f"{parked} parked runs")
     park = engine_bench.parked_runs(parked)
 
-    print(f"median of {repeat} interleaved rounds; ratio = our us/node / LangGraph us/node "
+    print(f"median of {repeat} runs per case, timed in interleaved rounds; ratio = our us/node / LangGraph us/node "
           "(memory rows vs no checkpointer, sqlite rows vs SqliteSaver sync)")
     for line in format_table(figures):
         print(line)
