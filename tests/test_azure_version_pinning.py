@@ -77,19 +77,6 @@ def chain_order(registration: GraphRegistration) -> list[str]:
     return order
 
 
-def _appender(entry: str) -> Any:
-    def handler(state: OrderState) -> dict[str, Any]:
-        return {"log": entry}
-
-    return handler
-
-
-def _always(decision: RouteDecision) -> Any:
-    return lambda state: decision
-
-
-
-
 def naive_app(registration: GraphRegistration) -> df.DFApp:
     """How Durable code is usually written: the orchestrator reads the graph from current code."""
     app = df.DFApp()
