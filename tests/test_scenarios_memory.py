@@ -160,3 +160,30 @@ def test_buffered_model_payload_keeps_the_snapshot_json() -> None:
     done = parked.resume([("first", {})])
     assert done.status == "completed"
     assert done.state is not None and done.state.log == ["done:cy"]
+
+
+def test_invoke_does_not_format_its_result() -> None:
+    # On Python 3.11 asyncio.run formats its finished main task, result included; formatting
+    # a whole run's result (state, every step) cost more than a step of the run.
+    from pydantic import BaseModel
+
+    formatted: list[str] = []
+
+    class CountingState(BaseModel):
+        count: int = 0
+
+        def __repr__(self) -> str:
+            formatted.append("state")
+            return super().__repr__()
+
+    builder = ManifestBuilder(graph_name="counting", state_model=CountingState)
+    builder.set_entrypoint("a")
+    builder.add_node("a", lambda s: {"count": s.count + 1}, next_node="b")
+    builder.add_node("b", lambda s: {"count": s.count + 1}, terminal=True)
+    registration = builder.build()
+    result = registration.invoke({})
+    resumed = result.resume([])
+    assert (result.status, resumed.status) == ("completed", "completed")
+    assert formatted == []
+    repr(result)  # the check above can see a repr: this one is counted
+    assert formatted == ["state"]

@@ -124,7 +124,16 @@ def _run_sync(coroutine: Any) -> RunResult:
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return asyncio.run(coroutine)  # type: ignore[no-any-return]
+        outcome: list[RunResult] = []
+
+        async def main() -> None:
+            outcome.append(await coroutine)
+
+        # The result is handed over outside the main task: on Python 3.11 ``asyncio.run``
+        # formats the finished main task, result included, when it restores the SIGINT handler,
+        # and the repr of a whole run's result costs more than a step of the run.
+        asyncio.run(main())
+        return outcome[0]
     coroutine.close()
     raise DurableGraphError(
         "invoke() was called inside a running event loop; use 'await registration.ainvoke(...)'",

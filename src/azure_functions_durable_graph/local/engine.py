@@ -13,7 +13,6 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ from .ownership import EngineLock
 from .records import (
     DEFAULT_DB,
     ensure_not_finished,
+    new_instance_id,
     new_run_record,
     open_store,
     repeated_start,
@@ -176,7 +176,7 @@ class LocalEngine:
         existing = None if instance_id is None else self.store.find_run(instance_id)
         if existing is not None:
             return repeated_start(existing, graph, state)
-        instance_id = instance_id or uuid.uuid4().hex
+        instance_id = instance_id or new_instance_id(self.clock.now())
         active, events = self.driver.start(registration, state, run_id=instance_id, metadata=metadata)
         record = new_run_record(registration, active.snapshot, state, metadata, self.clock.now())
         self.hooks.record_start(active, record, events)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,21 @@ def repeated_start(existing: RunRecord, graph: str, state: dict[str, Any]) -> Ru
     )
 
 
+def new_instance_id(now: float) -> str:
+    """A new run id: 32 hex digits in the UUID version 7 layout (RFC 9562), ordered by time.
+
+    48 bits of Unix milliseconds, 12 bits of the fraction of the millisecond, then random
+    bits. Ids made later sort later, so a new run's rows go at the end of the store's indexes
+    (keyed by instance id) instead of at random places, where every insert can split a page.
+    """
+    micros = max(0, int(now * 1_000_000))
+    millis, fraction = divmod(micros, 1000)
+    rand_a = fraction * 4096 // 1000
+    rand_b = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1)
+    value = (millis & ((1 << 48) - 1)) << 80 | 0x7 << 76 | rand_a << 64 | 0b10 << 62 | rand_b
+    return f"{value:032x}"
+
+
 def new_run_record(
     registration: GraphRegistration, snapshot: dict[str, Any], state: dict[str, Any],
     metadata: dict[str, Any] | None, now: float,
@@ -75,6 +91,7 @@ def new_run_record(
 __all__ = [
     "DEFAULT_DB",
     "ensure_not_finished",
+    "new_instance_id",
     "new_run_record",
     "open_store",
     "repeated_start",

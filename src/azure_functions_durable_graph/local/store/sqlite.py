@@ -23,7 +23,6 @@ from .base import (
     RunStore,
     StepRow,
     Transition,
-    ensure_unfinished,
 )
 from .migrations import BUSY_TIMEOUT_S, open_database
 from .rows import (
@@ -39,6 +38,7 @@ from .rows import (
     step_of,
 )
 from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
+from .sqlite_runs import INSERT_EVENT, RunRowWriter
 
 DEFAULT_PATH = Path(".durable-graph") / "runs.db"
 
@@ -48,10 +48,6 @@ _INSERT_RUN = (
     f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, last_seq) "
     f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?)"
 )
-_INSERT_EVENT = "INSERT INTO run_events (instance_id, seq, step, created_at, event) VALUES (?, ?, ?, ?, ?)"
-
-# UPDATE ... RETURNING needs SQLite 3.35.
-_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 
 
 class SqliteRunStore(SqliteQueries, RunStore):
@@ -67,6 +63,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
         self._conn: sqlite3.Connection | None = conn
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
+        self._rows = RunRowWriter()
         #: The schema version of the open database.
         self.schema_version: int = version
 
@@ -149,9 +146,10 @@ class SqliteRunStore(SqliteQueries, RunStore):
                     raise  # another constraint: the store's error, below
                 raise conflict(run.instance_id, f"run '{run.instance_id}' already exists") from None
             conn.executemany(
-                _INSERT_EVENT,
+                INSERT_EVENT,
                 [(run.instance_id, i, step, values["updated_at"], t) for i, t in enumerate(texts, 1)],
             )
+        self._rows.remember(run.instance_id, run.status, len(texts))
         return run_record(values)  # the columns as written, read back the way a row is
 
     def get_run(self, instance_id: str) -> RunRecord:
@@ -179,45 +177,10 @@ class SqliteRunStore(SqliteQueries, RunStore):
     ) -> int:
         """Update the run row and append ``events``; returns the run's last event sequence."""
         with self._write() as conn:
-            return self._save_snapshot_in(conn, instance_id, snapshot, status=status,
-                                          updated_at=updated_at, output=output, error=error,
-                                          events=events)
-
-    def _save_snapshot_in(
-        self, conn: sqlite3.Connection, instance_id: str, snapshot: dict[str, Any], *, status: str,
-        updated_at: float, output: dict[str, Any] | None, error: dict[str, Any] | None,
-        events: Sequence[dict[str, Any]],
-    ) -> int:
-        what = f"run '{instance_id}'"
-        snapshot_json = dump_json(snapshot, f"{what} snapshot")
-        output_json = None if output is None else dump_json(output, f"{what} output")
-        error_json = None if error is None else dump_json(error, f"{what} error")
-        texts = [dump_json(e, f"{what} event") for e in events]
-        step = step_of(snapshot)
-        if _HAS_RETURNING:  # one statement instead of a read and a write
-            row = conn.execute(
-                "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
-                "last_seq = last_seq + ? WHERE instance_id = ? "
-                "AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING last_seq",
-                (snapshot_json, status, updated_at, output_json, error_json, len(texts), instance_id),
-            ).fetchone()
-            if row is None:  # unknown, or finished: a finished run is never written again
-                ensure_unfinished(instance_id, str(self._require_run(conn, instance_id)["status"]))
-            last = int(row[0])
-        else:
-            current = self._require_run(conn, instance_id)
-            ensure_unfinished(instance_id, str(current["status"]))
-            last = int(current["last_seq"]) + len(texts)
-            conn.execute(
-                "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
-                "last_seq = ? WHERE instance_id = ?",
-                (snapshot_json, status, updated_at, output_json, error_json, last, instance_id),
-            )
-        first = last - len(texts)
-        conn.executemany(
-            _INSERT_EVENT,
-            [(instance_id, first + i, step, updated_at, t) for i, t in enumerate(texts, 1)],
-        )
+            last = self._rows.write_step(conn, instance_id, snapshot, status=status,
+                                         updated_at=updated_at, output=output, error=error,
+                                         events=events)
+        self._rows.remember(instance_id, status, last)
         return last
 
     def list_events(
@@ -364,15 +327,16 @@ class SqliteRunStore(SqliteQueries, RunStore):
             for r in transition.results:
                 self._commit_result_in(conn, instance_id, r.step, r.task_id, r.node, r.attempt,
                                        r.result, started_at=r.started_at, finished_at=r.finished_at)
-            last = self._save_snapshot_in(conn, instance_id, transition.snapshot,
-                                          status=transition.status, updated_at=transition.updated_at,
-                                          output=transition.output, error=transition.error,
-                                          events=transition.events)
+            last = self._rows.write_step(conn, instance_id, transition.snapshot,
+                                         status=transition.status, updated_at=transition.updated_at,
+                                         output=transition.output, error=transition.error,
+                                         events=transition.events)
             if transition.timers is not None:
                 self._set_timers_in(conn, instance_id, transition.timers)
             if transition.delivered:
                 self._mark_delivered_in(conn, instance_id, list(transition.delivered), None)
-            return last
+        self._rows.remember(instance_id, transition.status, last)
+        return last
 
     def due_timers(self, now: float, limit: int = 100) -> list[DueTimer]:
         """Timers of unfinished runs firing at or before ``now``, earliest first."""
@@ -417,6 +381,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+        self._rows.forget()
 
 
 __all__ = ["DEFAULT_PATH", "SqliteRunStore"]

@@ -1,0 +1,143 @@
+"""Writing a run's row and its progress events in the SQLite store, one step at a time.
+
+Every step of a run rewrites its row (snapshot, status, timestamps) and appends its progress
+events after the row's ``last_seq``. The store remembers the status and the last sequence it
+wrote for each unfinished run, so the usual step is one guarded ``UPDATE``: it names the
+expected status and sequence in its ``WHERE`` clause and leaves the ``status`` column (and its
+index) alone when the status did not change. When the guard misses (another process or store
+wrote the run, or the run is unknown here) the general statement runs instead; a remembered
+value can cost a statement, never a wrong row.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from .base import FINISHED_STATUSES, ensure_unfinished
+from .rows import dump_json, not_found, step_of
+
+INSERT_EVENT = "INSERT INTO run_events (instance_id, seq, step, created_at, event) VALUES (?, ?, ?, ?, ?)"
+
+# The usual step: same status, the sequence this store wrote last. No RETURNING needed.
+_UPDATE_KNOWN = (
+    "UPDATE runs SET snapshot = ?, updated_at = ?, output = ?, error = ?, last_seq = ? "
+    "WHERE instance_id = ? AND status = ? AND last_seq = ?"
+)
+_UPDATE_KNOWN_STATUS = (
+    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, last_seq = ? "
+    "WHERE instance_id = ? AND status = ? AND last_seq = ?"
+)
+# Anything else: any unfinished status, the sequence as stored.
+_UPDATE_ANY = (
+    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+    "last_seq = last_seq + ? WHERE instance_id = ? "
+    "AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING last_seq"
+)
+_UPDATE_ANY_OLD = (  # SQLite before 3.35 has no RETURNING: read, then write
+    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+    "last_seq = ? WHERE instance_id = ?"
+)
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+# Remembered runs beyond this are forgotten all at once (they only fall back to _UPDATE_ANY).
+MAX_REMEMBERED = 20_000
+
+
+class RunRowWriter:
+    """Writes run rows and their events on a store's connection; remembers what it wrote."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._written: dict[str, tuple[str, int]] = {}  # instance id -> (status, last_seq)
+
+    def remember(self, instance_id: str, status: str, last_seq: int) -> None:
+        """Note what is stored for a run after a committed write (finished runs are dropped)."""
+        with self._lock:
+            if status in FINISHED_STATUSES:
+                self._written.pop(instance_id, None)
+                return
+            if len(self._written) >= MAX_REMEMBERED:
+                self._written.clear()
+            self._written[instance_id] = (status, last_seq)
+
+    def forget(self, instance_id: str | None = None) -> None:
+        """Drop what is remembered of one run (None: of every run)."""
+        with self._lock:
+            if instance_id is None:
+                self._written.clear()
+            else:
+                self._written.pop(instance_id, None)
+
+    def write_step(
+        self, conn: sqlite3.Connection, instance_id: str, snapshot: dict[str, Any], *,
+        status: str, updated_at: float, output: dict[str, Any] | None,
+        error: dict[str, Any] | None, events: Sequence[dict[str, Any]],
+    ) -> int:
+        """Update the run row and append ``events`` inside the caller's transaction.
+
+        Returns the run's last event sequence. The caller calls :meth:`remember` once the
+        transaction has committed.
+        """
+        what = f"run '{instance_id}'"
+        snapshot_json = dump_json(snapshot, f"{what} snapshot")
+        output_json = None if output is None else dump_json(output, f"{what} output")
+        error_json = None if error is None else dump_json(error, f"{what} error")
+        texts = [dump_json(e, f"{what} event") for e in events]
+        last = self._update_known(conn, instance_id, snapshot_json, status, updated_at,
+                                  output_json, error_json, len(texts))
+        if last is None:
+            last = self._update_any(conn, instance_id, snapshot_json, status, updated_at,
+                                    output_json, error_json, len(texts))
+        first = last - len(texts)
+        step = step_of(snapshot)
+        conn.executemany(
+            INSERT_EVENT,
+            [(instance_id, first + i, step, updated_at, t) for i, t in enumerate(texts, 1)],
+        )
+        return last
+
+    def _update_known(
+        self, conn: sqlite3.Connection, instance_id: str, snapshot_json: str, status: str,
+        updated_at: float, output_json: str | None, error_json: str | None, count: int,
+    ) -> int | None:
+        known = self._written.get(instance_id)
+        if known is None:
+            return None
+        known_status, known_seq = known
+        last = known_seq + count
+        if status == known_status:
+            params: tuple[Any, ...] = (snapshot_json, updated_at, output_json, error_json, last,
+                                       instance_id, known_status, known_seq)
+            cursor = conn.execute(_UPDATE_KNOWN, params)
+        else:
+            params = (snapshot_json, status, updated_at, output_json, error_json, last,
+                      instance_id, known_status, known_seq)
+            cursor = conn.execute(_UPDATE_KNOWN_STATUS, params)
+        return last if cursor.rowcount == 1 else None
+
+    @staticmethod
+    def _update_any(
+        conn: sqlite3.Connection, instance_id: str, snapshot_json: str, status: str,
+        updated_at: float, output_json: str | None, error_json: str | None, count: int,
+    ) -> int:
+        if _HAS_RETURNING:  # one statement instead of a read and a write
+            row = conn.execute(_UPDATE_ANY, (snapshot_json, status, updated_at, output_json,
+                                             error_json, count, instance_id)).fetchone()
+            if row is not None:
+                return int(row[0])
+        current = conn.execute(
+            "SELECT status, last_seq FROM runs WHERE instance_id = ?", (instance_id,)
+        ).fetchone()
+        if current is None:
+            raise not_found(instance_id)
+        ensure_unfinished(instance_id, str(current[0]))  # unknown, or finished: never rewritten
+        last = int(current[1]) + count
+        conn.execute(_UPDATE_ANY_OLD, (snapshot_json, status, updated_at, output_json,
+                                       error_json, last, instance_id))
+        return last
+
+
+__all__ = ["INSERT_EVENT", "MAX_REMEMBERED", "RunRowWriter"]
