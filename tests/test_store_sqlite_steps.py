@@ -114,7 +114,7 @@ def test_more_runs_than_remembered_still_write_correctly(tmp_path: Path) -> None
     with SqliteRunStore(tmp_path / "runs.db") as store:
         store.create_run(record("first"))
         for index in range(MAX_REMEMBERED):  # fills the memory: it is emptied once, at the next
-            store._rows.remember(f"ghost{index}", "running", 0)
+            store._rows.remember(f"ghost{index}", "running", 0, 0)
         store.create_run(record("second"))
         assert store.commit_transition("first", step(1, {"n": 1})) == 1  # forgotten: fallback
         assert store.commit_transition("second", step(1, {"n": 1})) == 1
@@ -130,3 +130,69 @@ def test_generated_instance_ids_are_uuid7_ordered_by_time() -> None:
     assert int(ids[0][:12], 16) == 1_700_000_000_000  # Unix milliseconds first
     same_instant = {new_instance_id(5.0) for _ in range(100)}
     assert len(same_instant) == 100  # random bits keep ids of one instant apart
+
+
+def test_a_version_2_database_keeps_its_events_through_the_migration(tmp_path: Path) -> None:
+    import sqlite3
+
+    from azure_functions_durable_graph.local.store.migrations import (
+        LATEST_VERSION,
+        MIGRATIONS,
+        split_statements,
+    )
+
+    path = tmp_path / "runs.db"
+    conn = sqlite3.connect(path, isolation_level=None)
+    for version, sql in MIGRATIONS[:2]:
+        for statement in split_statements(sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    conn.execute("PRAGMA user_version = 2")
+    for name in ("a", "b"):
+        conn.execute(
+            "INSERT INTO runs (instance_id, graph_name, graph_version, graph_hash, status, "
+            "snapshot, input, metadata, created_at, updated_at, last_seq) VALUES "
+            "(?, 'g', '1', 'h', 'running', '{\"step\": 1}', '{}', '{}', 1.0, 1.0, 2)", (name,)
+        )
+        for seq in (1, 2):
+            conn.execute(
+                "INSERT INTO run_events (instance_id, seq, step, created_at, event) "
+                "VALUES (?, ?, 1, 1.0, ?)", (name, seq, f'{{"n": "{name}{seq}"}}')
+            )
+    conn.close()
+    with SqliteRunStore(path) as store:
+        assert store.schema_version == LATEST_VERSION == 3
+        assert sequences(store, "a") == [(1, "a1"), (2, "a2")]
+        assert sequences(store, "b") == [(1, "b1"), (2, "b2")]
+        assert store.commit_transition("a", step(2, {"n": "a3"})) == 3
+        store.create_run(record("c"), [{"n": "c1"}])  # numbered after the migrated runs
+        assert sequences(store, "a") == [(1, "a1"), (2, "a2"), (3, "a3")]
+        assert sequences(store, "b")[-1] == (2, "b2")
+        assert sequences(store, "c") == [(1, "c1")]
+        numbers = store._connection().execute(
+            "SELECT instance_id, run_number FROM runs ORDER BY run_number").fetchall()
+        assert [(r[0], r[1]) for r in numbers] == [("a", 1), ("b", 2), ("c", 3)]
+
+
+def test_reading_a_runs_events_seeks_its_key_range(tmp_path: Path) -> None:
+    from azure_functions_durable_graph.local.store.sqlite_runs import SELECT_EVENTS
+
+    with SqliteRunStore(tmp_path / "runs.db") as store:
+        plan = " ".join(str(row[-1]) for row in store._connection().execute(
+            "EXPLAIN QUERY PLAN " + SELECT_EVENTS, (0, "r1", 10)))
+        assert "SEARCH e USING INTEGER PRIMARY KEY" in plan, plan
+        assert "SCAN e" not in plan, plan
+
+
+def test_a_run_at_its_event_limit_is_refused_and_left_as_stored(tmp_path: Path) -> None:
+    from azure_functions_durable_graph.local.store.sqlite_runs import SEQ_LIMIT
+
+    with SqliteRunStore(tmp_path / "runs.db") as store, SqliteRunStore(tmp_path / "runs.db") as other:
+        store.create_run(record("r1"))
+        store.create_run(record("r2"), [{"n": 1}])
+        other._connection().execute(
+            "UPDATE runs SET last_seq = ? WHERE instance_id = 'r1'", (SEQ_LIMIT - 1,))
+        with pytest.raises(StoreError, match="more progress events than a run can keep"):
+            store.commit_transition("r1", step(1, {"n": 1}))
+        assert store.get_run("r1").snapshot["step"] == 0
+        assert sequences(store, "r2") == [(1, 1)]  # the next run's key range is untouched

@@ -123,6 +123,29 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE task_results_v2 RENAME TO task_results;
         """,
     ),
+    (
+        3,
+        # Progress events keyed by one integer, run_number * 2^32 + seq: a run's events are one
+        # key range of a rowid table, and a step's events are appended at the end of the b-tree
+        # (where SQLite adds a page without rebalancing its neighbours) instead of inserted into
+        # an index keyed by text. Each run gets a number that never changes (VACUUM keeps it).
+        """
+        ALTER TABLE runs ADD COLUMN run_number INTEGER;
+        UPDATE runs SET run_number = rowid;
+        CREATE UNIQUE INDEX runs_by_number ON runs (run_number);
+        CREATE TABLE run_events_v3 (
+            event_key INTEGER PRIMARY KEY,
+            step INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            event TEXT NOT NULL
+        );
+        INSERT INTO run_events_v3 (event_key, step, created_at, event)
+            SELECT r.run_number * 4294967296 + e.seq, e.step, e.created_at, e.event
+            FROM run_events e JOIN runs r ON r.instance_id = e.instance_id;
+        DROP TABLE run_events;
+        ALTER TABLE run_events_v3 RENAME TO run_events;
+        """,
+    ),
 ]
 
 #: The newest schema version this code reads and writes.

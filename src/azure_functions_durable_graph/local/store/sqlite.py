@@ -38,15 +38,15 @@ from .rows import (
     step_of,
 )
 from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
-from .sqlite_runs import INSERT_EVENT, RunRowWriter
+from .sqlite_runs import NEXT_RUN_NUMBER, SELECT_EVENTS, RunRowWriter, insert_events
 
 DEFAULT_PATH = Path(".durable-graph") / "runs.db"
 
 AUTO_CHECKPOINT_PAGES = 16384
 
 _INSERT_RUN = (
-    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, last_seq) "
-    f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?)"
+    f"INSERT INTO runs ({', '.join(RUN_COLUMNS)}, last_seq, run_number) "
+    f"VALUES ({', '.join('?' for _ in RUN_COLUMNS)}, ?, {NEXT_RUN_NUMBER})"
 )
 
 
@@ -145,11 +145,11 @@ class SqliteRunStore(SqliteQueries, RunStore):
                 if "runs.instance_id" not in str(exc):
                     raise  # another constraint: the store's error, below
                 raise conflict(run.instance_id, f"run '{run.instance_id}' already exists") from None
-            conn.executemany(
-                INSERT_EVENT,
-                [(run.instance_id, i, step, values["updated_at"], t) for i, t in enumerate(texts, 1)],
-            )
-        self._rows.remember(run.instance_id, run.status, len(texts))
+            number = int(conn.execute(
+                "SELECT run_number FROM runs WHERE instance_id = ?", (run.instance_id,)
+            ).fetchone()[0])
+            insert_events(conn, run.instance_id, number, 0, step, values["updated_at"], texts)
+        self._rows.remember(run.instance_id, run.status, len(texts), number)
         return run_record(values)  # the columns as written, read back the way a row is
 
     def get_run(self, instance_id: str) -> RunRecord:
@@ -177,20 +177,17 @@ class SqliteRunStore(SqliteQueries, RunStore):
     ) -> int:
         """Update the run row and append ``events``; returns the run's last event sequence."""
         with self._write() as conn:
-            last = self._rows.write_step(conn, instance_id, snapshot, status=status,
-                                         updated_at=updated_at, output=output, error=error,
-                                         events=events)
-        self._rows.remember(instance_id, status, last)
+            last, number = self._rows.write_step(conn, instance_id, snapshot, status=status,
+                                                 updated_at=updated_at, output=output,
+                                                 error=error, events=events)
+        self._rows.remember(instance_id, status, last, number)
         return last
 
     def list_events(
         self, instance_id: str, after_seq: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:
         """Progress events with a sequence number above ``after_seq``, oldest first."""
-        rows = self._all(
-            "SELECT seq, event FROM run_events WHERE instance_id = ? AND seq > ? ORDER BY seq LIMIT ?",
-            (instance_id, after_seq, check_limit(limit)),
-        )
+        rows = self._all(SELECT_EVENTS, (after_seq, instance_id, check_limit(limit)))
         return [(int(r[0]), load_json(r[1])) for r in rows]
 
     # -- task results ----------------------------------------------------------------------
@@ -327,15 +324,16 @@ class SqliteRunStore(SqliteQueries, RunStore):
             for r in transition.results:
                 self._commit_result_in(conn, instance_id, r.step, r.task_id, r.node, r.attempt,
                                        r.result, started_at=r.started_at, finished_at=r.finished_at)
-            last = self._rows.write_step(conn, instance_id, transition.snapshot,
-                                         status=transition.status, updated_at=transition.updated_at,
-                                         output=transition.output, error=transition.error,
-                                         events=transition.events)
+            last, number = self._rows.write_step(
+                conn, instance_id, transition.snapshot, status=transition.status,
+                updated_at=transition.updated_at, output=transition.output,
+                error=transition.error, events=transition.events,
+            )
             if transition.timers is not None:
                 self._set_timers_in(conn, instance_id, transition.timers)
             if transition.delivered:
                 self._mark_delivered_in(conn, instance_id, list(transition.delivered), None)
-        self._rows.remember(instance_id, transition.status, last)
+        self._rows.remember(instance_id, transition.status, last, number)
         return last
 
     def due_timers(self, now: float, limit: int = 100) -> list[DueTimer]:

@@ -23,6 +23,7 @@ from .rows import (
     run_record,
     status_filter,
 )
+from .sqlite_runs import SEQ_LIMIT
 
 # SQL lists of the statuses, for IN (...) clauses.
 FINISHED_SQL = "('" + "', '".join(FINISHED_STATUSES) + "')"
@@ -32,8 +33,14 @@ SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
 _THRESHOLDS = (
     "SELECT r.instance_id, (SELECT s.step FROM ("
     " SELECT step FROM task_results WHERE instance_id = r.instance_id"
-    " UNION SELECT step FROM run_events WHERE instance_id = r.instance_id"
+    f" UNION SELECT step FROM run_events WHERE event_key > r.run_number * {SEQ_LIMIT}"
+    f" AND event_key < (r.run_number + 1) * {SEQ_LIMIT}"
     f") AS s ORDER BY s.step DESC LIMIT 1 OFFSET ?) FROM runs r WHERE r.status IN {FINISHED_SQL}"
+)
+# A run's events, by the key range of its run number (the first parameter is the instance id).
+_RUN_EVENTS = (
+    f"event_key > (SELECT run_number FROM runs WHERE instance_id = ?) * {SEQ_LIMIT} "
+    f"AND event_key < ((SELECT run_number FROM runs WHERE instance_id = ?1) + 1) * {SEQ_LIMIT}"
 )
 
 
@@ -104,7 +111,8 @@ class SqliteQueries:
             if status in UNFINISHED_STATUSES:
                 message = f"cannot purge run '{instance_id}': it is {status}"
                 raise conflict(instance_id, message, status=status)
-            for table in ("run_events", "task_results", "inbox", "timers", "runs"):
+            conn.execute(f"DELETE FROM run_events WHERE {_RUN_EVENTS}", (instance_id,))
+            for table in ("task_results", "inbox", "timers", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
     def prune_history(
@@ -122,13 +130,16 @@ class SqliteQueries:
                 targets = [(str(r[0]), float(r[1])) for r in rows if r[1] is not None]
             tables = {"task_results": "finished_at", "run_events": "created_at"}
             for table, time_column in tables.items():
+                of_run = _RUN_EVENTS if table == "run_events" else "instance_id = ?"
                 for instance_id, threshold in targets:
                     if instance_id is None:
-                        sql = f"DELETE FROM {table} WHERE instance_id IN "
-                        sql += f"(SELECT instance_id FROM runs WHERE status IN {FINISHED_SQL})"
+                        sql = f"DELETE FROM {table} WHERE " + (
+                            f"event_key / {SEQ_LIMIT} IN (SELECT run_number FROM runs "
+                            if table == "run_events" else "instance_id IN (SELECT instance_id FROM runs "
+                        ) + f"WHERE status IN {FINISHED_SQL})"
                         params: list[Any] = []
                     else:
-                        sql = f"DELETE FROM {table} WHERE instance_id = ? AND step < ?"
+                        sql = f"DELETE FROM {table} WHERE {of_run} AND step < ?"
                         params = [instance_id, threshold]
                     if cutoff is not None:
                         sql += f" AND {time_column} < ?"

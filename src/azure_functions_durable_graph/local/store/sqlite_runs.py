@@ -1,12 +1,15 @@
 """Writing a run's row and its progress events in the SQLite store, one step at a time.
 
 Every step of a run rewrites its row (snapshot, status, timestamps) and appends its progress
-events after the row's ``last_seq``. The store remembers the status and the last sequence it
-wrote for each unfinished run, so the usual step is one guarded ``UPDATE``: it names the
-expected status and sequence in its ``WHERE`` clause and leaves the ``status`` column (and its
-index) alone when the status did not change. When the guard misses (another process or store
-wrote the run, or the run is unknown here) the general statement runs instead; a remembered
-value can cost a statement, never a wrong row.
+events after the row's ``last_seq``. An event's key is ``run_number * 2**32 + seq``
+(:func:`event_key`), so a run's events are one key range of the ``run_events`` table.
+
+The store remembers the status, last sequence and run number it wrote for each unfinished
+run, so the usual step is one guarded ``UPDATE``: it names the expected status and sequence in
+its ``WHERE`` clause and leaves the ``status`` column (and its index) alone when the status did
+not change. When the guard misses (another process or store wrote the run, or the run is
+unknown here) the general statement runs instead; a remembered value can cost a statement,
+never a wrong row.
 """
 
 from __future__ import annotations
@@ -16,10 +19,37 @@ import threading
 from collections.abc import Sequence
 from typing import Any
 
+from ...graph.errors import StoreError
 from .base import FINISHED_STATUSES, ensure_unfinished
 from .rows import dump_json, not_found, step_of
 
-INSERT_EVENT = "INSERT INTO run_events (instance_id, seq, step, created_at, event) VALUES (?, ?, ?, ?, ?)"
+#: Sequence numbers of one run's events stay below this (the low bits of an event's key).
+SEQ_LIMIT = 1 << 32
+INSERT_EVENT = "INSERT INTO run_events (event_key, step, created_at, event) VALUES (?, ?, ?, ?)"
+# A run's events by sequence number: the JOIN turns (run, seq) into its key range.
+SELECT_EVENTS = (
+    f"SELECT e.event_key - r.run_number * {SEQ_LIMIT}, e.event FROM runs r JOIN run_events e "
+    f"ON e.event_key > r.run_number * {SEQ_LIMIT} + ? AND e.event_key < (r.run_number + 1) * {SEQ_LIMIT} "
+    "WHERE r.instance_id = ? ORDER BY e.event_key LIMIT ?"
+)
+# Where new runs get their number: one more than the largest (the index finds it at once).
+NEXT_RUN_NUMBER = "(SELECT IFNULL(MAX(run_number), 0) + 1 FROM runs)"
+
+
+def event_key(run_number: int, seq: int) -> int:
+    """The ``run_events`` key of a run's event number ``seq``."""
+    return run_number * SEQ_LIMIT + seq
+
+
+def insert_events(
+    conn: sqlite3.Connection, instance_id: str, run_number: int, first_seq: int, step: int,
+    created_at: float, texts: Sequence[str],
+) -> None:
+    """Append events numbered ``first_seq + 1`` onwards (StoreError past the per-run limit)."""
+    if first_seq + len(texts) >= SEQ_LIMIT:
+        raise StoreError(f"run '{instance_id}' has more progress events than a run can keep ({SEQ_LIMIT - 1})")
+    base = event_key(run_number, first_seq)
+    conn.executemany(INSERT_EVENT, [(base + i, step, created_at, t) for i, t in enumerate(texts, 1)])
 
 # The usual step: same status, the sequence this store wrote last. No RETURNING needed.
 _UPDATE_KNOWN = (
@@ -34,7 +64,7 @@ _UPDATE_KNOWN_STATUS = (
 _UPDATE_ANY = (
     "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
     "last_seq = last_seq + ? WHERE instance_id = ? "
-    "AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING last_seq"
+    "AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING last_seq, run_number"
 )
 _UPDATE_ANY_OLD = (  # SQLite before 3.35 has no RETURNING: read, then write
     "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
@@ -51,9 +81,10 @@ class RunRowWriter:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._written: dict[str, tuple[str, int]] = {}  # instance id -> (status, last_seq)
+        # instance id -> (status, last_seq, run_number), as committed
+        self._written: dict[str, tuple[str, int, int]] = {}
 
-    def remember(self, instance_id: str, status: str, last_seq: int) -> None:
+    def remember(self, instance_id: str, status: str, last_seq: int, run_number: int) -> None:
         """Note what is stored for a run after a committed write (finished runs are dropped)."""
         with self._lock:
             if status in FINISHED_STATUSES:
@@ -61,7 +92,7 @@ class RunRowWriter:
                 return
             if len(self._written) >= MAX_REMEMBERED:
                 self._written.clear()
-            self._written[instance_id] = (status, last_seq)
+            self._written[instance_id] = (status, last_seq, run_number)
 
     def forget(self, instance_id: str | None = None) -> None:
         """Drop what is remembered of one run (None: of every run)."""
@@ -75,38 +106,36 @@ class RunRowWriter:
         self, conn: sqlite3.Connection, instance_id: str, snapshot: dict[str, Any], *,
         status: str, updated_at: float, output: dict[str, Any] | None,
         error: dict[str, Any] | None, events: Sequence[dict[str, Any]],
-    ) -> int:
+    ) -> tuple[int, int]:
         """Update the run row and append ``events`` inside the caller's transaction.
 
-        Returns the run's last event sequence. The caller calls :meth:`remember` once the
-        transaction has committed.
+        Returns the run's last event sequence and its run number, for :meth:`remember` once
+        the transaction has committed.
         """
         what = f"run '{instance_id}'"
         snapshot_json = dump_json(snapshot, f"{what} snapshot")
         output_json = None if output is None else dump_json(output, f"{what} output")
         error_json = None if error is None else dump_json(error, f"{what} error")
         texts = [dump_json(e, f"{what} event") for e in events]
-        last = self._update_known(conn, instance_id, snapshot_json, status, updated_at,
-                                  output_json, error_json, len(texts))
-        if last is None:
-            last = self._update_any(conn, instance_id, snapshot_json, status, updated_at,
-                                    output_json, error_json, len(texts))
-        first = last - len(texts)
-        step = step_of(snapshot)
-        conn.executemany(
-            INSERT_EVENT,
-            [(instance_id, first + i, step, updated_at, t) for i, t in enumerate(texts, 1)],
-        )
-        return last
+        written = self._update_known(conn, instance_id, snapshot_json, status, updated_at,
+                                     output_json, error_json, len(texts))
+        if written is None:
+            written = self._update_any(conn, instance_id, snapshot_json, status, updated_at,
+                                       output_json, error_json, len(texts))
+        last, run_number = written
+        if texts:
+            insert_events(conn, instance_id, run_number, last - len(texts), step_of(snapshot),
+                          updated_at, texts)
+        return last, run_number
 
     def _update_known(
         self, conn: sqlite3.Connection, instance_id: str, snapshot_json: str, status: str,
         updated_at: float, output_json: str | None, error_json: str | None, count: int,
-    ) -> int | None:
+    ) -> tuple[int, int] | None:
         known = self._written.get(instance_id)
         if known is None:
             return None
-        known_status, known_seq = known
+        known_status, known_seq, run_number = known
         last = known_seq + count
         if status == known_status:
             params: tuple[Any, ...] = (snapshot_json, updated_at, output_json, error_json, last,
@@ -116,20 +145,20 @@ class RunRowWriter:
             params = (snapshot_json, status, updated_at, output_json, error_json, last,
                       instance_id, known_status, known_seq)
             cursor = conn.execute(_UPDATE_KNOWN_STATUS, params)
-        return last if cursor.rowcount == 1 else None
+        return (last, run_number) if cursor.rowcount == 1 else None
 
     @staticmethod
     def _update_any(
         conn: sqlite3.Connection, instance_id: str, snapshot_json: str, status: str,
         updated_at: float, output_json: str | None, error_json: str | None, count: int,
-    ) -> int:
+    ) -> tuple[int, int]:
         if _HAS_RETURNING:  # one statement instead of a read and a write
             row = conn.execute(_UPDATE_ANY, (snapshot_json, status, updated_at, output_json,
                                              error_json, count, instance_id)).fetchone()
             if row is not None:
-                return int(row[0])
+                return int(row[0]), int(row[1])
         current = conn.execute(
-            "SELECT status, last_seq FROM runs WHERE instance_id = ?", (instance_id,)
+            "SELECT status, last_seq, run_number FROM runs WHERE instance_id = ?", (instance_id,)
         ).fetchone()
         if current is None:
             raise not_found(instance_id)
@@ -137,7 +166,16 @@ class RunRowWriter:
         last = int(current[1]) + count
         conn.execute(_UPDATE_ANY_OLD, (snapshot_json, status, updated_at, output_json,
                                        error_json, last, instance_id))
-        return last
+        return last, int(current[2])
 
 
-__all__ = ["INSERT_EVENT", "MAX_REMEMBERED", "RunRowWriter"]
+__all__ = [
+    "INSERT_EVENT",
+    "MAX_REMEMBERED",
+    "NEXT_RUN_NUMBER",
+    "SELECT_EVENTS",
+    "SEQ_LIMIT",
+    "RunRowWriter",
+    "event_key",
+    "insert_events",
+]
