@@ -196,3 +196,18 @@ def test_a_run_at_its_event_limit_is_refused_and_left_as_stored(tmp_path: Path) 
             store.commit_transition("r1", step(1, {"n": 1}))
         assert store.get_run("r1").snapshot["step"] == 0
         assert sequences(store, "r2") == [(1, 1)]  # the next run's key range is untouched
+
+
+def test_a_run_purged_and_started_again_elsewhere_gets_its_events_in_its_own_range(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "runs.db"
+    with SqliteRunStore(path) as first, SqliteRunStore(path) as second:
+        first.create_run(record("r1"))  # run number 1, remembered by first as (running, 0, 1)
+        first.create_run(record("later"))  # run number 2
+        second.commit_transition("r1", step(1, status="completed"))
+        second.purge("r1")
+        second.create_run(record("r1"))  # same id, same status and sequence, run number 3
+        assert first.commit_transition("r1", step(1, {"n": 1})) == 1
+        assert sequences(second, "r1") == [(1, 1)]
+        assert sequences(second, "later") == []

@@ -51,14 +51,16 @@ def insert_events(
     base = event_key(run_number, first_seq)
     conn.executemany(INSERT_EVENT, [(base + i, step, created_at, t) for i, t in enumerate(texts, 1)])
 
-# The usual step: same status, the sequence this store wrote last. No RETURNING needed.
+
+# The usual step: the status, sequence and run number this store wrote last (the number too: a
+# run purged and started again elsewhere under the same id has another). No RETURNING needed.
+_KNOWN = "WHERE instance_id = ? AND status = ? AND last_seq = ? AND run_number = ?"
 _UPDATE_KNOWN = (
-    "UPDATE runs SET snapshot = ?, updated_at = ?, output = ?, error = ?, last_seq = ? "
-    "WHERE instance_id = ? AND status = ? AND last_seq = ?"
+    f"UPDATE runs SET snapshot = ?, updated_at = ?, output = ?, error = ?, last_seq = ? {_KNOWN}"
 )
 _UPDATE_KNOWN_STATUS = (
-    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, last_seq = ? "
-    "WHERE instance_id = ? AND status = ? AND last_seq = ?"
+    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+    f"last_seq = ? {_KNOWN}"
 )
 # Anything else: any unfinished status, the sequence as stored.
 _UPDATE_ANY = (
@@ -139,11 +141,11 @@ class RunRowWriter:
         last = known_seq + count
         if status == known_status:
             params: tuple[Any, ...] = (snapshot_json, updated_at, output_json, error_json, last,
-                                       instance_id, known_status, known_seq)
+                                       instance_id, known_status, known_seq, run_number)
             cursor = conn.execute(_UPDATE_KNOWN, params)
         else:
             params = (snapshot_json, status, updated_at, output_json, error_json, last,
-                      instance_id, known_status, known_seq)
+                      instance_id, known_status, known_seq, run_number)
             cursor = conn.execute(_UPDATE_KNOWN_STATUS, params)
         return (last, run_number) if cursor.rowcount == 1 else None
 
