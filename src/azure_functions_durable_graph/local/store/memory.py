@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import itertools
 import threading
-import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from ...graph.errors import StoreError
 from .base import (
-    FINISHED_STATUSES,
     UNFINISHED_STATUSES,
     DueTimer,
     InboxEvent,
@@ -25,64 +22,26 @@ from .base import (
     StepRow,
     ensure_unfinished,
 )
+from .memory_queries import MemoryQueries, StoredEvent, StoredResult, StoredRun
 from .rows import (
-    check_keep_last,
     check_limit,
     conflict,
-    decode_cursor,
     dump_json,
-    encode_cursor,
-    keep_threshold,
     load_json,
     not_found,
     result_parts,
     run_columns,
-    run_record,
-    status_filter,
     step_of,
 )
 
 
-@dataclass
-class _Result:
-    step: int
-    node: str
-    text: str
-    started_at: float
-    finished_at: float
-    order: int
-
-
-@dataclass
-class _Inbox:
-    name: str
-    payload: str
-    created_at: float
-    delivered_at: float | None = None
-
-
-@dataclass
-class _Run:
-    """One run's row (JSON columns as text) and its child rows."""
-
-    columns: dict[str, Any]
-    last_seq: int = 0
-    events: list[tuple[int, int, float, str]] = field(default_factory=list)  # seq, step, at, json
-    results: dict[tuple[str, int], _Result] = field(default_factory=dict)
-    inbox: dict[str, _Inbox] = field(default_factory=dict)
-    timers: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (fire_at, kind)
-
-    def record(self) -> RunRecord:
-        return run_record(self.columns)
-
-
-class MemoryRunStore(RunStore):
+class MemoryRunStore(MemoryQueries, RunStore):
     """A :class:`RunStore` kept in dictionaries behind a lock; nothing survives the process."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._manifests: dict[str, tuple[str, str]] = {}
-        self._runs: dict[str, _Run] = {}
+        self._runs: dict[str, StoredRun] = {}
         self._order = itertools.count(1)
         self._closed = False
 
@@ -93,14 +52,14 @@ class MemoryRunStore(RunStore):
         if self._closed:
             raise StoreError("run store 'memory' is closed")
 
-    def _run(self, instance_id: str) -> _Run:
+    def _run(self, instance_id: str) -> StoredRun:
         self._check_open()
         run = self._runs.get(instance_id)
         if run is None:
             raise not_found(instance_id)
         return run
 
-    def _maybe_run(self, instance_id: str) -> _Run | None:
+    def _maybe_run(self, instance_id: str) -> StoredRun | None:
         self._check_open()
         return self._runs.get(instance_id)
 
@@ -131,7 +90,7 @@ class MemoryRunStore(RunStore):
         with self._lock:
             if self._maybe_run(run.instance_id) is not None:
                 raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
-            stored = self._runs[run.instance_id] = _Run(columns, last_seq=len(texts))
+            stored = self._runs[run.instance_id] = StoredRun(columns, last_seq=len(texts))
             stored.events = [(i, step, float(run.updated_at), t) for i, t in enumerate(texts, 1)]
             return stored.record()
 
@@ -207,7 +166,7 @@ class MemoryRunStore(RunStore):
             key = (task_id, attempt)
             if key in run.results:
                 return False
-            run.results[key] = _Result(
+            run.results[key] = StoredResult(
                 step, node, text, float(started_at), float(finished_at), next(self._order)
             )
             return True
@@ -251,7 +210,7 @@ class MemoryRunStore(RunStore):
         text = dump_json(payload, f"run '{instance_id}' event '{name}' payload")
         with self._lock:
             run = self._run(instance_id)
-            run.inbox.setdefault(event_id, _Inbox(name, text, float(created_at)))
+            run.inbox.setdefault(event_id, StoredEvent(name, text, float(created_at)))
         return event_id
 
     def pending_events(self, instance_id: str) -> list[InboxEvent]:
@@ -307,89 +266,6 @@ class MemoryRunStore(RunStore):
             self._check_open()
             return min((t[2] for t in self._unfinished_timers()), default=None)
 
-    # -- queries ---------------------------------------------------------------------------
-    def list_runs(
-        self,
-        *,
-        graph_name: str | None = None,
-        status: str | Sequence[str] | None = None,
-        created_after: float | None = None,
-        created_before: float | None = None,
-        limit: int = 50,
-        cursor: str | None = None,
-    ) -> tuple[list[RunRecord], str | None]:
-        """Runs newest first and the cursor of the next page (None on the last page)."""
-        check_limit(limit)
-        statuses = status_filter(status)
-        position = decode_cursor(cursor) if cursor is not None else None
-        with self._lock:
-            self._check_open()
-            chosen = []
-            for run in self._runs.values():
-                c = run.columns
-                key = (c["created_at"], c["instance_id"])
-                if (
-                    (graph_name is None or c["graph_name"] == graph_name)
-                    and (statuses is None or c["status"] in statuses)
-                    and (created_after is None or c["created_at"] >= created_after)
-                    and (created_before is None or c["created_at"] < created_before)
-                    and (position is None or key < position)
-                ):
-                    chosen.append((key, run))
-            chosen.sort(key=lambda item: item[0], reverse=True)
-            records = [run.record() for _key, run in chosen[:limit]]
-        more = len(chosen) > limit
-        last = records[-1] if records else None
-        next_cursor = encode_cursor(last.created_at, last.instance_id) if more and last else None
-        return records, next_cursor
-
-    def unfinished_runs(self) -> list[str]:
-        """Ids of runs that are running or waiting, oldest first."""
-        with self._lock:
-            self._check_open()
-            keys = [
-                (run.columns["created_at"], instance_id)
-                for instance_id, run in self._runs.items()
-                if run.columns["status"] in UNFINISHED_STATUSES
-            ]
-        return [instance_id for _at, instance_id in sorted(keys)]
-
-    # -- retention -------------------------------------------------------------------------
-    def purge(self, instance_id: str) -> None:
-        """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
-        with self._lock:
-            status = self._run(instance_id).columns["status"]
-            if status in UNFINISHED_STATUSES:
-                message = f"cannot purge run '{instance_id}': it is {status}"
-                raise conflict(instance_id, message, status=status)
-            del self._runs[instance_id]
-
-    def prune_history(
-        self, *, older_than: float | None = None, keep_last: int | None = None
-    ) -> int:
-        """Delete task results and progress events of finished runs; returns rows deleted."""
-        check_keep_last(keep_last)
-        cutoff = older_than if older_than is not None or keep_last is not None else time.time()
-        deleted = 0
-        with self._lock:
-            self._check_open()
-            for run in self._runs.values():
-                if run.columns["status"] not in FINISHED_STATUSES:
-                    continue
-                steps = [r.step for r in run.results.values()] + [e[1] for e in run.events]
-                threshold = keep_threshold(steps, keep_last)
-                if threshold is None:
-                    continue
-                results = {
-                    k: r
-                    for k, r in run.results.items()
-                    if not _goes(r.step, r.finished_at, threshold, cutoff)
-                }
-                events = [e for e in run.events if not _goes(e[1], e[2], threshold, cutoff)]
-                deleted += len(run.results) - len(results) + len(run.events) - len(events)
-                run.results, run.events = results, events
-        return deleted
-
     # -- lifecycle -------------------------------------------------------------------------
     def close(self) -> None:
         """Mark the store closed (its data is dropped); closing twice is harmless."""
@@ -397,11 +273,6 @@ class MemoryRunStore(RunStore):
             self._closed = True
             self._runs.clear()
             self._manifests.clear()
-
-
-def _goes(step: int, at: float, threshold: float, cutoff: float | None) -> bool:
-    """Whether a history row at ``step`` recorded at ``at`` is pruned."""
-    return step < threshold and (cutoff is None or at < cutoff)
 
 
 __all__ = ["MemoryRunStore"]
