@@ -86,11 +86,13 @@ class SqliteRunStore(SqliteQueries, RunStore):
                 yield conn
                 conn.execute("COMMIT")
             except BaseException as exc:
+                self._rows.rolled_back()
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
                     raise StoreError(f"run store '{self.path}': {exc}") from None
                 raise
+            self._rows.committed()  # still under the lock: remembered in commit order
 
     def _all(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         """The rows of one read statement."""
@@ -149,7 +151,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
                 "SELECT run_number FROM runs WHERE instance_id = ?", (run.instance_id,)
             ).fetchone()[0])
             insert_events(conn, run.instance_id, number, 0, step, values["updated_at"], texts)
-        self._rows.remember(run.instance_id, run.status, len(texts), number)
+            self._rows.after_commit(run.instance_id, run.status, len(texts), number)
         return run_record(values)  # the columns as written, read back the way a row is
 
     def get_run(self, instance_id: str) -> RunRecord:
@@ -180,7 +182,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
             last, number = self._rows.write_step(conn, instance_id, snapshot, status=status,
                                                  updated_at=updated_at, output=output,
                                                  error=error, events=events)
-        self._rows.remember(instance_id, status, last, number)
+            self._rows.after_commit(instance_id, status, last, number)
         return last
 
     def list_events(
@@ -333,7 +335,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
                 self._set_timers_in(conn, instance_id, transition.timers)
             if transition.delivered:
                 self._mark_delivered_in(conn, instance_id, list(transition.delivered), None)
-        self._rows.remember(instance_id, transition.status, last, number)
+            self._rows.after_commit(instance_id, transition.status, last, number)
         return last
 
     def due_timers(self, now: float, limit: int = 100) -> list[DueTimer]:

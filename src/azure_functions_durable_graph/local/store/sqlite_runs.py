@@ -85,6 +85,22 @@ class RunRowWriter:
         self._lock = threading.Lock()
         # instance id -> (status, last_seq, run_number), as committed
         self._written: dict[str, tuple[str, int, int]] = {}
+        # what the open transaction wrote: remembered only once it has committed
+        self._pending: list[tuple[str, str, int, int]] = []
+
+    def after_commit(self, instance_id: str, status: str, last_seq: int, run_number: int) -> None:
+        """Remember this write once the open transaction commits (forgotten on rollback)."""
+        self._pending.append((instance_id, status, last_seq, run_number))
+
+    def committed(self) -> None:
+        """The open transaction committed: remember what it wrote."""
+        pending, self._pending = self._pending, []
+        for entry in pending:
+            self.remember(*entry)
+
+    def rolled_back(self) -> None:
+        """The open transaction was rolled back: what it wrote is not stored."""
+        self._pending = []
 
     def remember(self, instance_id: str, status: str, last_seq: int, run_number: int) -> None:
         """Note what is stored for a run after a committed write (finished runs are dropped)."""
