@@ -127,8 +127,8 @@ class RunRowWriter:
     ) -> tuple[int, int]:
         """Update the run row and append ``events`` inside the caller's transaction.
 
-        Returns the run's last event sequence and its run number, for :meth:`remember` once
-        the transaction has committed.
+        Returns the run's last event sequence and its run number, for :meth:`after_commit`
+        (remembered when the transaction commits).
         """
         what = f"run '{instance_id}'"
         snapshot_json = dump_json(snapshot, f"{what} snapshot")
