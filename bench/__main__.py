@@ -77,6 +77,38 @@ def format_table(figures: dict[tuple[str, str], float]) -> list[str]:
     return lines
 
 
+# The design targets of the embedded engine, checked against this run's figures.
+CHAIN_US_TARGET = 150.0
+SQLITE_SPEEDUP_TARGET = 8.0
+PARKED_RUNS_TARGET = 10_000
+PARKED_MIB_TARGET = 200.0
+
+
+def format_targets(figures: dict[tuple[str, str], float], park: engine_bench.ParkedResult) -> list[str]:
+    """One line per design target: what this run measured and whether it meets the target."""
+    def verdict(ok: bool) -> str:
+        return "met" if ok else "missed"
+
+    lines = ["targets:"]
+    ours = figures.get(("chain", engine_bench.RUNNER_SQLITE))
+    if ours is not None:
+        lines.append(f"  chain on SQLite <= {CHAIN_US_TARGET:.0f} us/node: {ours:.1f} us/node, "
+                     f"{verdict(ours <= CHAIN_US_TARGET)}")
+    theirs = figures.get(("chain", peers.RUNNER_SQLITE))
+    if ours is not None and theirs is not None:
+        speedup = theirs / ours
+        lines.append(f"  chain >= {SQLITE_SPEEDUP_TARGET:.0f}x faster than LangGraph SqliteSaver sync: "
+                     f"{speedup:.1f}x, {verdict(speedup >= SQLITE_SPEEDUP_TARGET)}")
+    mib = park.rss_delta / 2**20
+    if park.runs >= PARKED_RUNS_TARGET:
+        lines.append(f"  {PARKED_RUNS_TARGET} parked runs < {PARKED_MIB_TARGET:.0f} MiB resident: "
+                     f"{mib:+.1f} MiB, {verdict(mib < PARKED_MIB_TARGET)}")
+    else:
+        lines.append(f"  {PARKED_RUNS_TARGET} parked runs < {PARKED_MIB_TARGET:.0f} MiB resident: "
+                     f"not judged ({park.runs} runs parked in this run)")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the benchmark table and the concurrency and parked-run figures."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
@@ -117,6 +149,9 @@ def main(argv: list[str] | None = None) -> int:
           f"parked in {park.park_seconds:.2f} s; resume one (raise_event + wait): "
           f"first {park.first_resume * 1e3:.2f} ms, median of {len(park.resume_seconds)} "
           f"{park.median_resume * 1e3:.2f} ms")
+    print()
+    for line in format_targets(figures, park):
+        print(line)
     sys.stdout.flush()
     return 0
 
