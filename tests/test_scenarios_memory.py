@@ -187,3 +187,23 @@ def test_invoke_does_not_format_its_result() -> None:
     assert formatted == []
     repr(result)  # the check above can see a repr: this one is counted
     assert formatted == ["state"]
+
+
+def test_a_router_declared_with_ctx_gets_it_when_its_node_does_not() -> None:
+    # The context is built only for callables that declare it: here the router, not the node.
+    from scenarios import CtxState
+
+    seen: list[tuple[str, str, int]] = []
+
+    def route(state: CtxState, ctx: Any) -> str:
+        seen.append((ctx.node, ctx.task_id, ctx.step))
+        return "end"
+
+    builder = ManifestBuilder(graph_name="router_ctx", state_model=CtxState)
+    builder.set_entrypoint("first")
+    builder.add_node("first", lambda s: {"log": "first"}, route=route, route_targets=["end"])
+    builder.add_node("end", lambda s: {"log": "end"}, terminal=True)
+    result = builder.build().invoke({})
+    assert result.status == "completed", result.error
+    assert seen == [("first", "1:0:first", 1)]
+    assert result.state is not None and result.state.log == ["first", "end"]

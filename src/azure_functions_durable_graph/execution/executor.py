@@ -24,7 +24,7 @@ from ..graph.errors import (
 from ..graph.reducers import CUSTOM, REPLACE, apply_builtin
 from ..graph.registration import GraphRegistration
 from ..graph.routing import normalize_route
-from .calling import SyncRunner, call_user
+from .calling import SyncRunner, call_user, positional_arity
 from .context import NodeContext
 
 
@@ -52,11 +52,11 @@ async def execute_task(
         if kind == "reduce":
             return {"ok": True, "update": _run_reducers(registration, command)}
         state = _validate_state(registration, command)
-        ctx = _context(registration, command, cancel_signal)
         if kind == "event":
+            ctx = _context(registration, command, cancel_signal)
             update = await _run_event_handler(registration, command, state, ctx, sync_runner)
             return {"ok": True, "update": update, "route": None}
-        return await _run_node(registration, command, state, ctx, sync_runner)
+        return await _run_node(registration, command, state, cancel_signal, sync_runner)
     except asyncio.CancelledError:
         raise
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything; report it
@@ -131,7 +131,7 @@ async def _run_node(
     registration: GraphRegistration,
     command: Mapping[str, Any],
     state: BaseModel,
-    ctx: NodeContext,
+    cancel_signal: threading.Event | None,
     sync_runner: SyncRunner | None,
 ) -> dict[str, Any]:
     node = command["node"]
@@ -141,11 +141,14 @@ async def _run_node(
             f"graph '{registration.graph_name}' has no handler for node '{node}' in this deployment "
             f"(the run's manifest {str(command.get('graph_hash', ''))[:12]} needs it)"
         )
+    router = registration.routers.get(node)
+    # The context is built only for a handler or router declared ``(state, ctx)``.
+    wants_ctx = positional_arity(handler) > 1 or (router is not None and positional_arity(router) > 1)
+    ctx = _context(registration, command, cancel_signal) if wants_ctx else None
     raw = await call_user(
         handler, (state, ctx), sync_runner=sync_runner, timeout=command.get("timeout")
     )
     update = normalize_update(registration, node, raw)
-    router = registration.routers.get(node)
     route: dict[str, Any] | None = None
     # Validating the node's view here blames a bad value on the node that wrote it.
     base = command["state"] if not command.get("payload") else state.model_dump(mode="json")

@@ -23,13 +23,14 @@ class StoreHooks:
         self.on_progress = on_progress
         self.recovering: set[str] = set()  # runs loaded from storage: look for committed results
         self._timers: dict[str, list[dict[str, Any]]] = {}
-        self._started: dict[str, float] = {}
+        self._started: dict[tuple[str, str], float] = {}  # (run, task) -> when it started
         self._pending: dict[str, list[ResultRow]] = {}
 
     async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
         """A result committed before a crash (only looked up for runs loaded from storage)."""
-        self._started[f"{run.run_id}/{task_id}"] = self.now()
-        if run.run_id not in self.recovering:
+        run_id = run.run_id
+        self._started[(run_id, task_id)] = self.now()
+        if run_id not in self.recovering:
             return None
         task = next((t for t in run.snapshot["tasks"] if t["id"] == task_id), None)
         if task is None:
@@ -42,9 +43,10 @@ class StoreHooks:
         One transaction for result + new snapshot is stronger than "committed before applied":
         the two can never be separated by a crash, so no result is applied twice or lost.
         """
-        started = self._started.pop(f"{run.run_id}/{command['task_id']}", None)
+        run_id = run.run_id
+        started = self._started.pop((run_id, command["task_id"]), None)
         finished = self.now()
-        self._pending.setdefault(run.run_id, []).append(ResultRow(
+        self._pending.setdefault(run_id, []).append(ResultRow(
             step=command["step"], task_id=command["task_id"], node=command["node"],
             attempt=command["attempt"], result=result,
             started_at=started if started is not None else finished, finished_at=finished,
@@ -62,21 +64,23 @@ class StoreHooks:
 
     async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
         """Commit held results, the snapshot, progress events, changed timers and deliveries."""
+        run_id = run.run_id
         snapshot = run.snapshot
         status = snapshot["status"]
         timers = snapshot["timers"]
-        timers_changed = self._timers.get(run.run_id) != timers
-        seq = self.store.commit_transition(run.run_id, Transition(
+        timers_changed = self._timers.get(run_id) != timers
+        seq = self.store.commit_transition(run_id, Transition(
             snapshot=snapshot, status=status, updated_at=self.now(),
             output=build_output(run.graph, snapshot) if status == "completed" else None,
             error=snapshot.get("error"), events=events,
-            results=self._pending.pop(run.run_id, ()),
-            timers=snapshot["timers"] if timers_changed else None,
+            results=self._pending.pop(run_id, ()),
+            timers=timers if timers_changed else None,
             delivered=[e["event_id"] for e in events if e["type"] == "event_received"],
         ))
-        self._timers[run.run_id] = [dict(t) for t in timers]
+        if timers_changed:  # a copy: the interpreter changes the snapshot's timers in place
+            self._timers[run_id] = [dict(t) for t in timers]
         if self.on_progress is not None and events:
-            self.on_progress(run.run_id, seq, events)
+            self.on_progress(run_id, seq, events)
 
     def forget(self, run_id: str) -> None:
         """Drop in-memory bookkeeping of a run that is no longer driven."""

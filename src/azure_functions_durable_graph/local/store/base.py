@@ -97,7 +97,9 @@ def ensure_unfinished(instance_id: str, status: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+# The two records below are built at every step of every run: plain slotted classes, which
+# build in about half the time of frozen ones. A store reads them and never changes them.
+@dataclass(slots=True)
 class ResultRow:
     """A task result to commit."""
 
@@ -110,7 +112,7 @@ class ResultRow:
     finished_at: float
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Transition:
     """Everything one interpreter transition writes: committed together by ``commit_transition``."""
 

@@ -14,6 +14,7 @@ never a wrong row.
 
 from __future__ import annotations
 
+import functools
 import sqlite3
 import threading
 from collections.abc import Sequence
@@ -46,10 +47,26 @@ def insert_events(
     created_at: float, texts: Sequence[str],
 ) -> None:
     """Append events numbered ``first_seq + 1`` onwards (StoreError past the per-run limit)."""
+    if not texts:
+        return
     if first_seq + len(texts) >= SEQ_LIMIT:
         raise StoreError(f"run '{instance_id}' has more progress events than a run can keep ({SEQ_LIMIT - 1})")
     base = event_key(run_number, first_seq)
-    conn.executemany(INSERT_EVENT, [(base + i, step, created_at, t) for i, t in enumerate(texts, 1)])
+    if len(texts) <= _MULTI_ROW_EVENTS:  # a step's few events: one statement, one call
+        values: list[Any] = []
+        for i, text in enumerate(texts, 1):
+            values += (base + i, step, created_at, text)
+        conn.execute(_insert_events_sql(len(texts)), values)
+    else:
+        conn.executemany(INSERT_EVENT, [(base + i, step, created_at, t) for i, t in enumerate(texts, 1)])
+
+
+_MULTI_ROW_EVENTS = 8
+
+
+@functools.lru_cache(maxsize=_MULTI_ROW_EVENTS)
+def _insert_events_sql(count: int) -> str:
+    return INSERT_EVENT + ", (?, ?, ?, ?)" * (count - 1)
 
 
 # The usual step: the status, sequence and run number this store wrote last (the number too: a
