@@ -35,3 +35,17 @@ def test_an_id_taken_by_another_orchestration_is_a_409() -> None:
         assert response.status_code == 409, response.text
         assert response.json()["error"]["code"] == "RUN_CONFLICT"
         assert client.get("/api/runs/taken").status_code == 404  # not a run of a graph
+
+
+def test_an_id_no_run_can_have_is_not_found_without_asking_the_host() -> None:
+    # The Durable client puts the id in a URL path unescaped: "\n" or "a#b" would ask the host
+    # about another URL (the list of instances, say) instead of the run.
+    runtime = DurableGraphApp()
+    runtime.register_registration(build_quick_example())
+    emulator = DurableEmulator(runtime.function_app)
+    with EmulatorServer(emulator) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
+        for quoted in ("%0A", "a%23b", "a%3Fb", "%09x"):
+            response = client.get(f"/api/runs/{quoted}")
+            assert response.status_code == 404, (quoted, response.text)
+            assert response.json()["error"]["code"] == "RUN_NOT_FOUND"
+            assert client.delete(f"/api/runs/{quoted}").status_code == 404

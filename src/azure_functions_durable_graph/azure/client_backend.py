@@ -14,6 +14,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from ..api.handlers import INSTANCE_ID
 from ..execution.backend import RunStatus
 from ..execution.driver import new_state
 from ..execution.executor import to_json, validate_event_payload
@@ -49,6 +50,10 @@ class DurableClientBackend(DurableProgress):
 
     # -- reading -----------------------------------------------------------------------------
     async def _durable_status(self, instance_id: str, **options: bool) -> Any:
+        # Runs here are started through the API, whose ids match INSTANCE_ID; any other id is
+        # no run, and the client would put it in a URL path unescaped ("\n", "a#b": another URL).
+        if not INSTANCE_ID.fullmatch(instance_id):
+            raise RunNotFoundError(f"run {instance_id!r} does not exist", details={"instance_id": instance_id})
         status = await self.client.get_status(instance_id, show_input=True, **options)
         return self._checked(status, instance_id)
 

@@ -28,7 +28,9 @@ def build_asgi_app(emu: DurableEmulator) -> Starlette:
         return await webhooks.handle(emu, request, request.path_params.get("path", ""))
 
     async def http_trigger(request: Request) -> Response:
-        path = request.url.path
+        # The scope's decoded path: ``request.url`` goes through urlsplit, which drops tabs and
+        # newlines, so ``runs/%0A`` would have been routed as ``runs`` (the list of runs).
+        path = str(request.scope["path"])
         if prefix:
             if path != prefix and not path.startswith(prefix + "/"):
                 return Response(status_code=404)
