@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import schemathesis
@@ -90,15 +91,18 @@ def _cases() -> list[object]:
     return cases
 
 
-@pytest.mark.parametrize(("method", "path", "mode"), _cases())
-def test_operation(api_schema: schemathesis.BaseSchema, method: str, path: str, mode: GenerationMode) -> None:
-    operation = api_schema[path][method]
+def fuzz_operation(operation: Any, mode: GenerationMode, max_examples: int, **call: Any) -> None:
+    """Call ``operation`` with generated requests; no server error, every response documented.
 
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
+    An operation with nothing to negate (no body, only string parameters) is skipped in
+    negative mode; ``call`` goes to each request (a timeout, say).
+    """
+
+    @settings(max_examples=max_examples, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy(generation_mode=mode))
     def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(checks=[not_a_server_error, response_schema_conformance])
+        case.call_and_validate(checks=[not_a_server_error, response_schema_conformance], **call)
 
     try:
         check()
@@ -106,3 +110,8 @@ def test_operation(api_schema: schemathesis.BaseSchema, method: str, path: str, 
         if mode is GenerationMode.POSITIVE:
             raise
         pytest.skip("nothing in this operation can be negated (no body, only string parameters or none)")
+
+
+@pytest.mark.parametrize(("method", "path", "mode"), _cases())
+def test_operation(api_schema: schemathesis.BaseSchema, method: str, path: str, mode: GenerationMode) -> None:
+    fuzz_operation(api_schema[path][method], mode, MAX_EXAMPLES)

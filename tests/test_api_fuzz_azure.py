@@ -12,15 +12,11 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from azure_functions_durable_graph import DurableGraphApp
 from azure_functions_durable_graph.azure.emulator import DurableEmulator, EmulatorServer
-from test_api_fuzz import _cases, registrations
+from test_api_fuzz import _cases, fuzz_operation, registrations
 
 MAX_EXAMPLES = 15
 
@@ -37,17 +33,4 @@ def api_schema() -> Iterator[schemathesis.BaseSchema]:
 @pytest.mark.parametrize(("method", "path", "mode"), _cases())
 def test_operation_on_azure(api_schema: schemathesis.BaseSchema, method: str, path: str,
                             mode: GenerationMode) -> None:
-    operation = api_schema[path][method]
-
-    @settings(max_examples=MAX_EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
-    @given(case=operation.as_strategy(generation_mode=mode))
-    def check(case: schemathesis.Case) -> None:
-        case.call_and_validate(checks=[not_a_server_error, response_schema_conformance], timeout=30)
-
-    try:
-        check()
-    except Unsatisfiable:
-        if mode is GenerationMode.POSITIVE:
-            raise
-        pytest.skip("nothing in this operation can be negated (no body, only string parameters or none)")
+    fuzz_operation(api_schema[path][method], mode, MAX_EXAMPLES, timeout=30)
