@@ -129,13 +129,11 @@ class RunRowWriter:
                 self._written.clear()
             self._written[instance_id] = (status, last_seq, run_number)
 
-    def forget(self, instance_id: str | None = None) -> None:
-        """Drop what is remembered of one run (None: of every run)."""
+    def forget(self) -> None:
+        """Drop everything remembered (the store is closing)."""
         with self._lock:
-            if instance_id is None:
-                self._written.clear()
-            else:
-                self._written.pop(instance_id, None)
+            self._written.clear()
+            self._pending = []
 
     def write_step(
         self, conn: sqlite3.Connection, instance_id: str, snapshot: dict[str, Any], *,
