@@ -13,6 +13,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from azure.durable_functions.models.history.HistoryEventType import HistoryEventType
@@ -26,7 +27,6 @@ from .actions import (
     UNSUPPORTED,
     PlannedAction,
     check_replay,
-    plan,
 )
 from .errors import NonDeterminismError
 from .functions import FunctionIndex
@@ -43,11 +43,23 @@ from .instances import (
 )
 from .invoke import call_activity, call_orchestrator
 from .replay import orchestrator_context_json
+from .shim import ShimError, walk
 from .stats import EmulatorStats
+from .status import custom_status_error
 from .timers import TimerQueue
 
 _MISSING_FUNCTION = ("The function '{name}' doesn't exist, is disabled, or is not {kind} function. "
                      "Additional info: the app declares no such function.")
+
+
+@dataclass(frozen=True)
+class HeldResult:
+    """An activity's completion kept back from its instance until a test releases it."""
+
+    instance_id: str
+    generation: int
+    activity: str
+    event: h.Event
 
 
 class Engine:
@@ -63,6 +75,9 @@ class Engine:
         self.ready: dict[str, None] = {}  # an ordered set
         self.activities: set[asyncio.Task[None]] = set()
         self.upper_schema_version = upper_schema_version
+        # Tests that choose the order in which results reach the orchestrator hold them here.
+        self.hold_results = False
+        self.held: list[HeldResult] = []
         self.on_change: Callable[[], None] = lambda: None
 
     # ----------------------------------------------------------------- instances
@@ -159,16 +174,25 @@ class Engine:
         self._touch(inst)
         state = outcome.state or {}
         inst.custom_status = state.get("customStatus")
-        if outcome.error is not None:
-            self._fail(inst, f"Orchestrator function '{inst.name}' failed: {outcome.error}",
-                       error_type="OrchestrationFailureException", code="ORCHESTRATOR_FAILED")
+        # ScheduleDurableTaskEvents (OutOfProcOrchestrationShim.cs): SetCustomStatus, then the
+        # walk over the actions, then the orchestrator's error or output.
+        status_error = custom_status_error(inst.custom_status)
+        if status_error is not None:
+            self._fail(inst, status_error, error_type="ArgumentException", code="CUSTOM_STATUS_TOO_LARGE")
             return
-        planned = plan(state.get("actions") or [])
+        if outcome.error is not None and outcome.state is None:
+            self._fail_orchestrator(inst, outcome.error)
+            return
         try:
-            new_actions = check_replay(instance_id, inst.history, planned)
+            reached = walk(state.get("actions") or [], inst.history,
+                           schema_v2=int(state.get("schemaVersion") or 0) >= 1)
+            new_actions = check_replay(instance_id, inst.history, reached.scheduled)
         except NonDeterminismError as err:
             self._fail(inst, err.message, error_type="NonDeterministicOrchestrationException",
                        code=err.code)
+            return
+        except ShimError as err:
+            self._fail_orchestrator(inst, str(err), error_type="ArgumentException")
             return
         unsupported = [a for a in new_actions if a.kind == UNSUPPORTED]
         if unsupported:
@@ -177,11 +201,16 @@ class Engine:
                               f"are not emulated) in orchestrator '{inst.name}'."),
                        error_type="NotSupportedException", code="EMULATOR_UNSUPPORTED")
             return
-        for action in planned:
+        for action in reached.scheduled:
             if action.kind == TIMER and action.is_canceled and action.sequence is not None:
                 self.timers.cancel(instance_id, generation, action.sequence)
-        if state.get("isDone"):
-            restart = next((a for a in planned if a.kind == CONTINUE_AS_NEW), None)
+        # The error, the output and continue-as-new are reached only once the walk has passed
+        # every action: until then the instance stays Running, whatever Python returned.
+        if reached.finished and outcome.error is not None:
+            self._fail_orchestrator(inst, outcome.error)
+            return
+        if reached.finished and state.get("isDone"):
+            restart = next((a for a in reached.scheduled if a.kind == CONTINUE_AS_NEW), None)
             if restart is not None:
                 self._continue_as_new(inst, restart)
             else:
@@ -192,6 +221,11 @@ class Engine:
             self._schedule(inst, action, now)
         inst.history.append(h.orchestrator_completed(now))
         self.on_change()
+
+    def _fail_orchestrator(self, inst: Instance, error: str, *,
+                           error_type: str = "OrchestrationFailureException") -> None:
+        self._fail(inst, f"Orchestrator function '{inst.name}' failed: {error}",
+                   error_type=error_type, code="ORCHESTRATOR_FAILED")
 
     # --------------------------------------------------------------- scheduling
 
@@ -227,7 +261,11 @@ class Engine:
                 event = h.task_failed(now, seq, reason=str(result.reason), details=result.details)
             else:
                 event = h.task_completed(now, seq, result.result)
-            self.deliver(*key, event)
+            if self.hold_results:
+                self.held.append(HeldResult(key[0], key[1], name, event))
+                self.on_change()
+            else:
+                self.deliver(*key, event)
 
         task = asyncio.get_running_loop().create_task(run(), name=f"activity:{name}")
         self.activities.add(task)
@@ -330,4 +368,4 @@ class Engine:
         return len(due)
 
 
-__all__ = ["Engine"]
+__all__ = ["Engine", "HeldResult"]

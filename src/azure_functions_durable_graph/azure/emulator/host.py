@@ -17,6 +17,7 @@ from typing import Any
 from azure.durable_functions.models.utils.df_serialization import df_dumps
 
 from ...execution.clock import Clock, SystemClock
+from ...execution.instance_ids import durable_id_problem
 from . import history as h
 from .client_binding import client_binding_json
 from .engine import Engine
@@ -26,6 +27,7 @@ from .errors import (
     FunctionNotFoundError,
     InstanceNotFoundError,
     InstanceStateError,
+    InvalidInstanceIdError,
 )
 from .functions import FunctionIndex, index_app
 from .instances import PENDING, RUNNING, SUSPENDED, Instance, InstanceState
@@ -117,6 +119,13 @@ class DurableEmulator:
             raise FunctionNotFoundError(
                 f"The function '{orchestrator_name}' doesn't exist, is disabled, or is not an "
                 "orchestrator function.")
+        problem = durable_id_problem(instance_id) if instance_id else None
+        if problem is not None:
+            # DurableClient.StartNewAsync throws ArgumentException(nameof(instanceId), text) for
+            # '@' and the characters, its arguments swapped, so .NET shows the text as the
+            # parameter name; the length check passes its text as the message.
+            raise InvalidInstanceIdError(problem if problem.startswith("Instance ID lengths")
+                                         else f"instanceId (Parameter '{problem}')")
         new_id = instance_id or uuid.uuid4().hex
         existing = self._engine.store.get(new_id)
         if existing is not None and not existing.is_finished:
@@ -283,6 +292,20 @@ class DurableEmulator:
             raise EmulatorTimeoutError(
                 f"instance '{instance_id}' did not reach the awaited state within {timeout}s "
                 f"(status {status})") from None
+
+    def hold_activity_results(self) -> None:
+        """From now on keep each activity's completion until :meth:`release_result` is called
+        (tests choose the order in which completions reach orchestrators)."""
+        self._engine.hold_results = True
+
+    def held_results(self) -> list[tuple[str, str]]:
+        """The completions held back, oldest first: (instance id, activity name) each."""
+        return [(r.instance_id, r.activity) for r in self._engine.held]
+
+    def release_result(self, index: int) -> None:
+        """Deliver the held completion at ``index`` (it is applied by the next episode)."""
+        held = self._engine.held.pop(index)
+        self._engine.deliver(held.instance_id, held.generation, held.event)
 
     def pending_timers(self, instance_id: str) -> list[float]:
         """When the instance's armed timers are due (epoch seconds), earliest first."""

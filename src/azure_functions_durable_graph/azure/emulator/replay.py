@@ -11,10 +11,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .actions import check_replay, plan
+from .actions import check_replay
 from .errors import EmulatorError
 from .functions import index_app
 from .invoke import call_orchestrator
+from .shim import walk
+
+MAXIMUM_SHORT_TIMER = "6.00:00:00"
+LONG_TIMER_INTERVAL = "3.00:00:00"
 
 
 def orchestrator_context_json(history: list[dict[str, Any]], *, input_json: Any, instance_id: str,
@@ -30,6 +34,11 @@ def orchestrator_context_json(history: list[dict[str, Any]], *, input_json: Any,
         # ``upperSchemaVersionNew``, as the extension sends both.
         "upperSchemaVersion": min(upper_schema_version, 1),
         "upperSchemaVersionNew": upper_schema_version,
+        # What the extension sends for the Azure Storage provider (AzureStorageDurabilityProvider
+        # .cs: MaximumDelayTime 6 days, LongRunningTimerIntervalLength 3 days), as .NET TimeSpan
+        # text (OrchestrationTriggerAttributeBindingProvider.cs): the SDK splits longer timers.
+        "maximumShortTimerDuration": MAXIMUM_SHORT_TIMER,
+        "longRunningTimerIntervalDuration": LONG_TIMER_INTERVAL,
     })
 
 
@@ -49,8 +58,10 @@ def replay_history(app: Any, orchestrator: str, history: list[dict[str, Any]], *
     if outcome.error is not None:
         raise EmulatorError(f"orchestrator '{orchestrator}' failed on replay: {outcome.error}")
     state = outcome.state or {}
-    check_replay(instance_id, history, plan(state.get("actions") or []))
+    reached = walk(state.get("actions") or [], history,
+                   schema_v2=int(state.get("schemaVersion") or 0) >= 1)
+    check_replay(instance_id, history, reached.scheduled)
     return state
 
 
-__all__ = ["orchestrator_context_json", "replay_history"]
+__all__ = ["LONG_TIMER_INTERVAL", "MAXIMUM_SHORT_TIMER", "orchestrator_context_json", "replay_history"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from . import history as h
@@ -37,4 +38,23 @@ def status_payload(inst: Instance, *, show_input: bool = True, show_history: boo
     return payload
 
 
-__all__ = ["status_payload"]
+# ``DurableOrchestrationContext.SetCustomStatus`` serialises with a 16 KB limit, and
+# ``MessagePayloadDataConverter.Serialize`` counts the JSON's UTF-16 bytes, truncated to whole KB
+# (extension, ``src/WebJobs.Extensions.DurableTask/MessagePayloadDataConverter.cs``).
+CUSTOM_STATUS_LIMIT_KB = 16
+
+
+def custom_status_error(custom_status: Any) -> str | None:
+    """The host's error for a custom status over its limit, or ``None`` when it fits."""
+    if custom_status is None:
+        return None
+    # Json.NET's default output: compact, non-ASCII characters unescaped.
+    text = json.dumps(custom_status, separators=(",", ":"), ensure_ascii=False)
+    size_kb = int(len(text.encode("utf-16-le")) / 1024.0)
+    if size_kb <= CUSTOM_STATUS_LIMIT_KB:
+        return None
+    return (f"The UTF-16 size of the JSON-serialized payload must not exceed "
+            f"{CUSTOM_STATUS_LIMIT_KB:,} KB. The current payload size is {size_kb:,} KB.")
+
+
+__all__ = ["CUSTOM_STATUS_LIMIT_KB", "custom_status_error", "status_payload"]
