@@ -3,10 +3,22 @@
 Replay-safe by construction: it reads only its input (which carries the run's manifest), the
 results Durable replays to it and ``context.current_utc_datetime``; it never imports or calls
 user code, never reads the clock, never does I/O. Each superstep's tasks are scheduled as
-activities (one per node run: node + router in one call) and awaited together with
-``task_all``; subgraphs run as sub-orchestrations; timers (retry backoff, wait deadlines) are
-durable timers; events and graceful cancels arrive on one internal event that is raced against
-everything in flight. Long runs continue as new at a superstep boundary.
+activities (one per node run: node + router in one call); subgraphs run as sub-orchestrations;
+timers (retry backoff, wait deadlines) are durable timers; events and graceful cancels arrive on
+one internal event raced against everything in flight. Long runs continue as new at a superstep
+boundary.
+
+Shim-safe by construction too. The host replays the action list in order and awaits each
+yield's action before it schedules the next one, and a yield's action carries only the tasks
+that yield is the first to schedule (DESIGN.md section 7). So Python may move on from a yield
+(an older task finished) while the host still waits on it, and then nothing Python schedules
+later reaches the host. The rule here: **every yield races a fresh guard timer, and the guard is
+cancelled as soon as the yield resolves**: a cancelled timer ends its .NET task at once, so the
+host passes every yield that Python has passed, in the same episode. And **every timer the
+orchestrator stops racing is cancelled** (a wait's deadline once its event came, everything when
+the run ends), and no timer is set beyond the storage provider's short-timer limit (longer ones
+are re-armed in steps), so the SDK's long-timer tasks, whose cancel leaves their interval timers
+armed, are never used.
 """
 
 from __future__ import annotations
@@ -41,6 +53,14 @@ from .protocol import (
 )
 
 EVENT_RAISED = 15  # Durable HistoryEventType.EVENT_RAISED (a test pins it to the SDK)
+
+# The Azure Storage provider's limits (extension, AzureStorageDurabilityProvider.cs): timers up to
+# MaximumDelayTime (6 days) are plain; the SDK splits longer ones into 3-day intervals. Ours are
+# re-armed in steps of at most TIMER_STEP, and a yield's guard fires after GUARD_SECONDS (both
+# under the limit, so neither takes the SDK's long-timer path on any backend).
+TIMER_STEP = 3 * 86_400.0
+SHORT_TIMER_LIMIT = 6 * 86_400.0
+GUARD_SECONDS = 5 * 86_400.0
 
 
 class RunFailedError(Exception):
@@ -82,7 +102,8 @@ class _Orchestration:
             )
         self.snapshot: dict[str, Any] = snapshot
         self.in_flight: dict[str, tuple[dict[str, Any], Any]] = {}
-        self.timers: dict[str, Any] = {}
+        # core timer id -> (Durable timer task, the time that task fires)
+        self.timers: dict[str, tuple[Any, float]] = {}
         self.inbox: Any = None
         self.inputs_consumed = 0
         self.results_applied = 0
@@ -147,11 +168,33 @@ class _Orchestration:
             apply_task_result(self.graph, self.snapshot, task_id, result, now=now)
             self.results_applied += 1
 
-    def apply_fired_timers(self, current: set[str]) -> None:
-        for timer_id, task in list(self.timers.items()):
+    def arm_timers(self, timers: list[dict[str, Any]]) -> None:
+        """Cancel the Durable timers the snapshot no longer has; arm the ones it has."""
+        wanted = {t["id"]: float(t["fire_at"]) for t in timers}
+        for timer_id in [t for t in self.timers if t not in wanted]:
+            _cancel(self.timers.pop(timer_id)[0])
+        now = _now(self.context)
+        for timer_id, fire_at in wanted.items():
+            if timer_id in self.timers:
+                continue
+            # Beyond the short-timer limit, arm one step; it is re-armed when it fires.
+            step_at = fire_at if fire_at - now <= SHORT_TIMER_LIMIT else now + TIMER_STEP
+            self.durable_tasks += 1
+            self.timers[timer_id] = (self.context.create_timer(_fire_at(step_at)), step_at)
+
+    def disarm_timers(self) -> None:
+        """Cancel every timer still armed (the run ends or continues as new)."""
+        for task, _ in self.timers.values():
+            _cancel(task)
+        self.timers.clear()
+
+    def apply_fired_timers(self, timers: list[dict[str, Any]]) -> None:
+        wanted = {t["id"]: float(t["fire_at"]) for t in timers}
+        for timer_id, (task, step_at) in list(self.timers.items()):
             if task.is_completed:
                 del self.timers[timer_id]
-                if timer_id in current:
+                # A step short of the timer's time is re-armed by the next arm_timers.
+                if timer_id in wanted and step_at >= wanted[timer_id]:
                     apply_timer_fired(self.graph, self.snapshot, timer_id, now=_now(self.context))
 
     def may_continue_as_new(self) -> bool:
@@ -164,6 +207,12 @@ class _Orchestration:
         if self.in_flight:
             return False
         return _inputs_in_history(self.context) == self.inputs_consumed
+
+
+def _cancel(timer: Any) -> None:
+    """Cancel a Durable timer unless it already fired (the SDK refuses that)."""
+    if not timer.is_completed:
+        timer.cancel()
 
 
 def _task_result(command: dict[str, Any], task: Any) -> dict[str, Any]:
@@ -211,27 +260,28 @@ def orchestrate(context: Any, names: dict[str, str] | None = None) -> Generator[
         history_full = run.estimated_history() > run.policy.max_history_events
         at_boundary = decision.compact or (history_full and _at_boundary(run.snapshot))
         if at_boundary and run.may_continue_as_new():
+            run.disarm_timers()
             mark_compacted(run.snapshot)
             context.continue_as_new(continue_payload(run.payload, run.snapshot, run.results_applied))
             return None
         if run.parent_task is not None and decision.status == WAITING and not decision.tasks and not run.in_flight:
+            run.disarm_timers()
             raise RunFailedError(
                 f"subgraph '{run.graph.graph_name}' stopped to wait for an event; waits inside subgraphs are not supported"
             )
         new = [c for c in decision.tasks if c["task_id"] not in run.in_flight]
         for command in new:
             run.in_flight[command["task_id"]] = (command, run.schedule(command))
-        current_timers = {t["id"] for t in decision.timers}
-        for timer in decision.timers:
-            if timer["id"] not in run.timers:
-                run.durable_tasks += 1
-                run.timers[timer["id"]] = context.create_timer(_fire_at(float(timer["fire_at"])))
+        run.arm_timers(decision.timers)
         if run.inbox is None:
             run.inbox = context.wait_for_external_event(INPUT_EVENT)
+        run.durable_tasks += 1
+        guard = context.create_timer(_fire_at(_now(context) + GUARD_SECONDS))
         pending = [task for _, task in run.in_flight.values() if not task.is_completed]
         racers = [context.task_all(pending)] if len(pending) > 1 else pending
-        racers += [run.timers[t] for t in sorted(current_timers)] + [run.inbox]
+        racers += [task for _, (task, _) in sorted(run.timers.items())] + [run.inbox, guard]
         yield context.task_any(racers)
+        _cancel(guard)  # the host passes this yield now too (see the module docstring)
         # A cancel or event that arrived with results is applied first: a cancel must stop
         # the boundary those results close from starting another superstep.
         if run.inbox.is_completed:
@@ -239,7 +289,8 @@ def orchestrate(context: Any, names: dict[str, str] | None = None) -> Generator[
             run.inbox = None
             run.apply_input(message)
         run.apply_finished_tasks()
-        run.apply_fired_timers(current_timers)
+        run.apply_fired_timers(decision.timers)
+    run.disarm_timers()
     if run.snapshot["status"] == FAILED:
         error = run.snapshot.get("error") or {}
         raise RunFailedError(str(error.get("message") or "the run failed"))
