@@ -160,6 +160,11 @@ def run_over_http(scenario: Scenario, engine: HttpEngine) -> dict[str, Any]:
                 continue
             assert response.status_code == 202, response.text
         run = engine.settle(instance_id)
+    return outcome_of(engine, run_url, run)
+
+
+def outcome_of(engine: HttpEngine, run_url: str, run: dict[str, Any]) -> dict[str, Any]:
+    """Status, final state, node sequence and error of a settled run, read over HTTP."""
     history = engine.client.get(f"{run_url}/history").json()["steps"]
     return {
         "status": run["status"],
@@ -170,4 +175,4 @@ def run_over_http(scenario: Scenario, engine: HttpEngine) -> dict[str, Any]:
     }
 
 
-__all__ = ["ENGINES", "HttpEngine", "emulator_engine", "local_engine", "run_over_http"]
+__all__ = ["ENGINES", "HttpEngine", "emulator_engine", "local_engine", "outcome_of", "run_over_http"]
