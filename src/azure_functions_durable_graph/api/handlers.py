@@ -7,18 +7,16 @@ JSON error shape by the adapter.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
 from ..execution.backend import RunBackend, RunStatus
+from ..execution.instance_ids import check_instance_id
 from ..graph.errors import DurableGraphError, InvalidInputError
 from ..graph.registration import GraphRegistration
 from .protocol import ApiRequest, ApiResponse, GraphCatalog
 
-# Ids travel in URLs and headers: a conservative alphabet keeps every run addressable.
-INSTANCE_ID = re.compile(r"(?!\.{1,2}$)[A-Za-z0-9._:@-]{1,200}")  # not "." or ".." (URL dot segments)
 STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
 MAX_WAIT_SECONDS = 120.0
 START_KEYS = frozenset({"input", "instance_id", "metadata"})
@@ -84,10 +82,7 @@ class ApiHandlers:
                 f"graph '{graph}': unknown request field(s) {sorted(set(body) - START_KEYS)}; "
                 "send {input, instance_id, metadata}"
             )
-        if instance_id is not None and (not isinstance(instance_id, str) or not INSTANCE_ID.fullmatch(instance_id)):
-            raise InvalidInputError(
-                f"graph '{graph}': instance_id must be 1-200 characters of letters, digits and . _ - : @"
-            )
+        instance_id = check_instance_id(instance_id, graph=graph)  # every engine's one rule
         if metadata is not None and not isinstance(metadata, dict):
             raise InvalidInputError(f"graph '{graph}': metadata must be a JSON object")
         wait = _float_query(request.query, "wait", 0.0, MAX_WAIT_SECONDS)

@@ -14,10 +14,10 @@ import uuid
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..api.handlers import INSTANCE_ID
 from ..execution.backend import RunStatus
 from ..execution.driver import new_state
 from ..execution.executor import to_json, validate_event_payload
+from ..execution.instance_ids import check_instance_id, is_valid_instance_id
 from ..graph.errors import EventNotDeclaredError, RunConflictError, RunNotFoundError
 from .history_view import decoded as _decoded
 from .history_view import steps_from_history
@@ -50,9 +50,9 @@ class DurableClientBackend(DurableProgress):
 
     # -- reading -----------------------------------------------------------------------------
     async def _durable_status(self, instance_id: str, **options: bool) -> Any:
-        # Runs here are started through the API, whose ids match INSTANCE_ID; any other id is
-        # no run, and the client would put it in a URL path unescaped ("\n", "a#b": another URL).
-        if not INSTANCE_ID.fullmatch(instance_id):
+        # Runs start only with ids of the package's rule; any other id is no run, and the client
+        # would put it in a URL path unescaped ("\n", "a#b", "a%41": another URL).
+        if not is_valid_instance_id(instance_id):
             raise RunNotFoundError(f"run {instance_id!r} does not exist", details={"instance_id": instance_id})
         status = await self.client.get_status(instance_id, show_input=True, **options)
         return self._checked(status, instance_id)
@@ -163,6 +163,7 @@ class DurableClientBackend(DurableProgress):
                     metadata: dict[str, Any] | None = None, version: str | None = None) -> RunStatus:
         """Validate the input, then start the orchestration (idempotent for the same id and input)."""
         registration = self.owner.get(graph, version)
+        check_instance_id(instance_id, graph=graph)
         state = new_state(registration, input)
         instance_id = instance_id or uuid.uuid4().hex
         existing = await self._find(instance_id)

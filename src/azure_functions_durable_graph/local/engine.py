@@ -21,6 +21,7 @@ from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver, new_state
 from ..execution.executor import validate_event_payload
+from ..execution.instance_ids import check_instance_id
 from ..graph.errors import (
     EventNotDeclaredError,
     GraphNotFoundError,
@@ -171,6 +172,7 @@ class LocalEngine:
     ) -> RunStatus:
         """Validate ``input`` and start a run; the same id with the same input is idempotent."""
         registration = self.registration(graph, version)
+        check_instance_id(instance_id, graph=graph)
         state = new_state(registration, input)
         # A generated id is new by construction: only a caller's id needs the idempotency check.
         existing = None if instance_id is None else self.store.find_run(instance_id)

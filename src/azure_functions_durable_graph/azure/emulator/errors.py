@@ -37,6 +37,13 @@ class FunctionNotFoundError(EmulatorError):
     http_status = 400
 
 
+class InvalidInstanceIdError(EmulatorError):
+    """The host refuses to start an orchestration under that instance id (an ArgumentException)."""
+
+    code = "EMULATOR_INVALID_INSTANCE_ID"
+    http_status = 400
+
+
 class InstanceNotFoundError(EmulatorError):
     """No orchestration instance exists with that id."""
 
@@ -71,6 +78,7 @@ __all__ = [
     "FunctionNotFoundError",
     "InstanceNotFoundError",
     "InstanceStateError",
+    "InvalidInstanceIdError",
     "NonDeterminismError",
     "UnsupportedActionError",
 ]

@@ -17,7 +17,12 @@ from starlette.responses import JSONResponse, Response
 
 from . import history as h
 from .client_binding import management_payload
-from .errors import EmulatorTimeoutError, FunctionNotFoundError, InstanceStateError
+from .errors import (
+    EmulatorTimeoutError,
+    FunctionNotFoundError,
+    InstanceStateError,
+    InvalidInstanceIdError,
+)
 from .instances import FAILED, Instance
 from .status import status_payload
 
@@ -114,6 +119,8 @@ async def _start(emu: DurableEmulator, request: Request, name: str,
         new_id = await emu.start_from_json(name, instance_id or None, input_json)
     except FunctionNotFoundError as err:
         return _error(400, err.message, err.message)
+    except InvalidInstanceIdError as err:  # HttpApiHandler's catch of an ArgumentException
+        return _error(400, "One or more of the arguments submitted is incorrect", err.message)
     except InstanceStateError as err:
         return _error(409, err.message)
     timeout = request.query_params.get("timeout")
