@@ -63,6 +63,18 @@ def check_status_response(emu: DurableEmulator, request: Request, instance_id: s
         "Location": payload["statusQueryGetUri"], "Retry-After": "10"})
 
 
+def _request_uri(request: Request) -> str:
+    """The request's URI as it came on the wire (the extension's ``Location`` is
+    ``request.RequestUri``, written escaped); ``request.url`` holds the decoded path, and a
+    header must be Latin-1."""
+    raw = request.scope.get("raw_path")
+    if not raw:
+        return str(request.url)
+    query = request.scope.get("query_string") or b""
+    target = raw.decode("latin-1") + ("?" + query.decode("latin-1") if query else "")
+    return f"{request.url.scheme}://{request.url.netloc}{target}"
+
+
 def _status_response(request: Request, inst: Instance) -> Response:
     code = _RUNNING_CODES.get(inst.runtime_status, 200)
     if inst.runtime_status == FAILED and _flag(request, "returnInternalServerErrorOnFailure", False):
@@ -70,7 +82,7 @@ def _status_response(request: Request, inst: Instance) -> Response:
     body = status_payload(inst, show_input=_flag(request, "showInput", True),
                           show_history=_flag(request, "showHistory", False),
                           show_history_output=_flag(request, "showHistoryOutput", False))
-    headers = {"Location": str(request.url), "Retry-After": "5"} if code == 202 else None
+    headers = {"Location": _request_uri(request), "Retry-After": "5"} if code == 202 else None
     return JSONResponse(body, status_code=code, headers=headers)
 
 
