@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib.util
 import json
 import re
 import subprocess
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 from types import ModuleType
 
@@ -28,6 +30,11 @@ PROJECT_FILES = {
     ".funcignore",
     ".gitignore",
 }
+# What `new` puts in the folder by default: the files and wheels/ with the package's wheel.
+PROJECT_ENTRIES = PROJECT_FILES | {"wheels"}
+WHEEL_NAME = (
+    f"azure_functions_durable_graph-{azure_functions_durable_graph.__version__}-py3-none-any.whl"
+)
 
 
 @pytest.fixture(autouse=True)
@@ -72,10 +79,13 @@ def test_creates_every_file_and_prints_them(
     code, out, err = run_cli(capsys, "new", "order-desk")
     assert code == 0, err
     folder = tmp_path / "order-desk"
-    assert {p.name for p in folder.iterdir()} == PROJECT_FILES
+    assert {p.name for p in folder.iterdir()} == PROJECT_ENTRIES
+    assert [p.name for p in (folder / "wheels").iterdir()] == [WHEEL_NAME]
     assert "created project 'order-desk' (graph 'order_desk')" in out
     for name in PROJECT_FILES:
         assert re.search(rf"^  {re.escape(name)}$", out, re.MULTILINE), out
+    # Running from this source tree (an editable install), the wheel is built from it.
+    assert re.search(rf"^  wheels/{re.escape(WHEEL_NAME)}  \(built from the source in ", out, re.M)
     assert "next steps:" in out
     assert "durable-graph serve --engine durable-emulator" in out
     assert "func azure functionapp publish <APP>" in out
@@ -104,18 +114,49 @@ def test_local_settings(project: Path) -> None:
     assert "AzureWebJobsFeatureFlags" not in settings["Values"]
 
 
-def test_requirements_have_a_floor_at_this_version(project: Path) -> None:
-    lines = [
+def requirement_lines(project: Path) -> list[str]:
+    return [
         line.strip()
         for line in (project / "requirements.txt").read_text(encoding="utf-8").splitlines()
         if line.strip() and not line.startswith("#")
     ]
+
+
+def test_requirements_name_the_bundled_wheel_by_relative_path(project: Path) -> None:
+    assert requirement_lines(project) == [
+        "azure-functions",
+        "azure-functions-durable",
+        f"./wheels/{WHEEL_NAME}",
+    ]
+    with zipfile.ZipFile(project / "wheels" / WHEEL_NAME) as wheel:
+        names = wheel.namelist()
+        metadata = wheel.read(
+            f"azure_functions_durable_graph-{azure_functions_durable_graph.__version__}.dist-info/METADATA"
+        )
+    assert "azure_functions_durable_graph/__init__.py" in names
+    assert "azure_functions_durable_graph/cli/scaffold/function_app.py.tmpl" in names
+    assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+    assert b"\nName: azure-functions-durable-graph\n" in metadata
+
+
+def test_no_wheel_names_the_package_with_a_floor_at_this_version(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run_cli(capsys, "new", "order-desk", "--no-wheel")
+    assert code == 0, err
+    project = tmp_path / "order-desk"
+    assert {p.name for p in project.iterdir()} == PROJECT_FILES
+    assert "wheels/" not in out
     version = azure_functions_durable_graph.__version__
-    assert lines == [
+    assert requirement_lines(project) == [
         "azure-functions",
         "azure-functions-durable",
         f"azure-functions-durable-graph>={version}",
     ]
+    readme = (project / "README.md").read_text(encoding="utf-8")
+    assert "wheels/" not in readme
+    assert "--no-build" in readme
+    assert "\n\n\n" not in readme
 
 
 def test_ignore_files(project: Path) -> None:
@@ -133,6 +174,26 @@ def test_ignore_files(project: Path) -> None:
     gitignore = (project / ".gitignore").read_text(encoding="utf-8").splitlines()
     for entry_ in ("local.settings.json", ".venv/", "__pycache__/", ".durable-graph/"):
         assert entry_ in gitignore
+    assert ".python_packages/" in gitignore
+    # The wheel and a local build's packages are deployed: neither ignore file may drop them.
+    for path in (f"wheels/{WHEEL_NAME}", ".python_packages/lib/site-packages/x/__init__.py"):
+        assert not ignored(funcignore, path), path
+        if path.startswith("wheels/"):
+            assert not ignored(gitignore, path), path
+
+
+def ignored(patterns: list[str], path: str) -> bool:
+    """Whether one of the gitignore-style patterns matches the path or one of its folders."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))] + parts
+    for pattern in patterns:
+        pattern = pattern.strip()
+        if not pattern or pattern.startswith("#"):
+            continue
+        pattern = pattern.rstrip("/").lstrip("/")
+        if any(fnmatch.fnmatchcase(candidate, pattern) for candidate in candidates):
+            return True
+    return False
 
 
 def test_readme_explains_local_runs_and_deployment(project: Path) -> None:
@@ -140,9 +201,20 @@ def test_readme_explains_local_runs_and_deployment(project: Path) -> None:
     assert readme.startswith("# order-desk\n")
     assert "durable-graph serve\n" in readme
     assert "durable-graph serve --engine durable-emulator" in readme
-    assert "func azure functionapp publish <APP>" in readme
     assert "/api/graphs/order_desk/runs" in readme
     assert "{{" not in readme
+    # The two ways to publish: a remote build, or a local build into .python_packages.
+    assert "func azure functionapp publish <APP> --build remote\n" in readme
+    assert (
+        "pip install -r requirements.txt --target .python_packages/lib/site-packages \\\n"
+        "  --platform manylinux2014_x86_64 --only-binary=:all: --python-version 3.11\n"
+        "func azure functionapp publish <APP> --no-build\n"
+    ) in readme
+    assert f"`./wheels/{WHEEL_NAME}`" in readme
+    assert "| `wheels/` |" in readme
+    # The Python version of the local build is the one of the app the README creates.
+    assert "--runtime python --runtime-version 3.11" in readme
+    assert "\n\n\n" not in readme
 
 
 # the generated graph -----------------------------------------------------------------------
@@ -265,13 +337,13 @@ def test_dir_option_and_existing_empty_folder(
     target = tmp_path / "deep" / "place"
     code, _, err = run_cli(capsys, "new", "billing", "--dir", str(target))
     assert code == 0, err
-    assert {p.name for p in target.iterdir()} == PROJECT_FILES
+    assert {p.name for p in target.iterdir()} == PROJECT_ENTRIES
     assert not (tmp_path / "billing").exists()
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run_cli(capsys, "new", "billing", "--dir", str(empty))
     assert code == 0, err
-    assert {p.name for p in empty.iterdir()} == PROJECT_FILES
+    assert {p.name for p in empty.iterdir()} == PROJECT_ENTRIES
 
 
 def test_refuses_a_non_empty_folder_and_leaves_it_untouched(
@@ -311,7 +383,7 @@ def test_force_overwrites_project_files_and_keeps_others(
     host = json.loads((folder / "host.json").read_text(encoding="utf-8"))
     assert host["extensions"]["durableTask"]["hubName"] == "OrderDeskHub"
     assert (folder / "notes.txt").read_text(encoding="utf-8") == "keep me"
-    assert {p.name for p in folder.iterdir()} == PROJECT_FILES | {"notes.txt"}
+    assert {p.name for p in folder.iterdir()} == PROJECT_ENTRIES | {"notes.txt"}
 
 
 def test_force_refuses_a_folder_in_the_way_and_writes_nothing(

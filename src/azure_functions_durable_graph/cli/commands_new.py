@@ -2,8 +2,11 @@
 
 The project's files are rendered from the templates in ``cli/scaffold/`` (package data, named
 ``*.tmpl`` so that neither git nor the tools of this repository treat them as live files) with
-``{{placeholder}}`` substitution. Everything is rendered and checked before anything is written,
-so a refused or failed command leaves the disk untouched.
+``{{placeholder}}`` substitution. Until the package is on a package index, the project also gets
+the package's own wheel in ``wheels/``, named by path in its ``requirements.txt`` (see
+:mod:`.scaffold_wheel` for how the wheel is made); ``--no-wheel`` names the package by version
+instead. Everything is rendered, obtained and checked before anything is written, so a refused
+or failed command leaves the disk untouched.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..graph.errors import DurableGraphError
+from .scaffold_wheel import WHEEL_FOLDER, BundledWheel, this_wheel, wheel_from_file
 
 PROJECT_NAME_INVALID = "PROJECT_NAME_INVALID"
 PROJECT_EXISTS = "PROJECT_EXISTS"
@@ -92,8 +96,9 @@ def add_parser(
         description=(
             "Create an Azure Functions (Python v2) project in the folder NAME (or --dir): "
             "function_app.py with a small graph, host.json, local.settings.json, "
-            "requirements.txt, .funcignore, .gitignore and a README. A folder that exists and "
-            "is not empty is refused unless --force is given."
+            "requirements.txt, .funcignore, .gitignore, a README and, as the package is not on "
+            "a package index yet, its wheel in wheels/ (named in requirements.txt). A folder "
+            "that exists and is not empty is refused unless --force is given."
         ),
     )
     parser.add_argument(
@@ -115,6 +120,22 @@ def add_parser(
         help="write into an existing non-empty folder, overwriting files of the same names "
         "(other files are kept)",
     )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--no-wheel",
+        action="store_true",
+        help="do not bundle the package's wheel; requirements.txt names "
+        "azure-functions-durable-graph>=VERSION, to be installed from your package index",
+    )
+    source.add_argument(
+        "--wheel",
+        dest="wheel_file",
+        metavar="FILE",
+        default=None,
+        help="bundle this azure-functions-durable-graph wheel (default: the wheel of the "
+        "package that runs this command, re-packed from its installed files or built from "
+        "its source tree)",
+    )
     return parser
 
 
@@ -122,10 +143,20 @@ def run(args: argparse.Namespace) -> int:
     """Create the project and print its files and the next steps; 0 on success."""
     names = project_names(args.name)
     folder = Path(args.directory) if args.directory else Path(args.name)
-    written = create_project(folder, names, force=bool(args.force))
+    force = bool(args.force)
+    check_folder(folder, force=force)  # before the wheel: building it takes a few seconds
+    wheel: BundledWheel | None = None
+    if args.wheel_file:
+        wheel = wheel_from_file(Path(args.wheel_file))
+    elif not args.no_wheel:
+        wheel = this_wheel()
+    written = create_project(folder, names, force=force, wheel=wheel)
     print(f"created project '{names.name}' (graph '{names.graph_name}') in {folder}")
     for relative, overwritten in written:
-        print(f"  {relative}{'  (overwritten)' if overwritten else ''}")
+        notes = ["overwritten"] if overwritten else []
+        if wheel is not None and relative == wheel.relative_path:
+            notes.append(wheel.origin)
+        print(f"  {relative}{''.join(f'  ({note})' for note in notes)}")
     _print_next_steps(folder)
     return 0
 
@@ -185,9 +216,13 @@ def package_version() -> str:
     return version.split("+", 1)[0]  # a local version label is not valid in a floor
 
 
-def render_project(names: ProjectNames) -> dict[str, str]:
-    """Every project file's text, keyed by its path in the project."""
-    values = names.values()
+def render_project(names: ProjectNames, wheel_filename: str | None = None) -> dict[str, str]:
+    """Every project file's text, keyed by its path in the project.
+
+    With ``wheel_filename`` (the bundled wheel's name in ``wheels/``) requirements.txt names
+    that wheel by path; without, it names the package with a floor at this version.
+    """
+    values = {**names.values(), **_package_values(names, wheel_filename)}
     scaffold = resources.files(__package__ or "azure_functions_durable_graph.cli") / "scaffold"
     rendered: dict[str, str] = {}
     for template, target in FILES:
@@ -196,6 +231,42 @@ def render_project(names: ProjectNames) -> dict[str, str]:
             json.loads(text)  # a broken template must fail here, not in the Functions host
         rendered[target] = text
     return rendered
+
+
+def _package_values(names: ProjectNames, wheel_filename: str | None) -> dict[str, str]:
+    """The placeholders that depend on how the project gets azure-functions-durable-graph."""
+    if wheel_filename is None:
+        return {
+            "package_requirement": f"azure-functions-durable-graph>={names.package_version}",
+            "wheel_row": "",
+            "install_note": "",
+            "publish_wheel_note": "",
+        }
+    path = f"{WHEEL_FOLDER}/{wheel_filename}"
+    return {
+        "package_requirement": (
+            "# azure-functions-durable-graph is not on a package index yet: its wheel is in\n"
+            f"# {WHEEL_FOLDER}/. pip reads this path from the folder it runs in: run pip in this\n"
+            "# folder (Azure's remote build runs it in the project root).\n"
+            f"./{path}"
+        ),
+        "wheel_row": (
+            f"\n| `{WHEEL_FOLDER}/` | the wheel of azure-functions-durable-graph "
+            "(not on a package index yet), named in `requirements.txt` |"
+        ),
+        "install_note": (
+            "\n`requirements.txt` names the wheel of azure-functions-durable-graph by its path, "
+            f"`./{path}`,\nwhich pip reads from the folder it runs in: run `pip install -r "
+            "requirements.txt` in this folder.\nOnce the package is on your package index, "
+            "replace that line with\n"
+            f"`azure-functions-durable-graph>={names.package_version}` and delete "
+            f"`{WHEEL_FOLDER}/`.\n"
+        ),
+        "publish_wheel_note": (
+            f"; `{WHEEL_FOLDER}/` is uploaded too, and the remote build installs the wheel "
+            "from there"
+        ),
+    }
 
 
 def render(template: str, values: Mapping[str, str]) -> str:
@@ -211,15 +282,21 @@ def render(template: str, values: Mapping[str, str]) -> str:
 
 
 def create_project(
-    folder: Path, names: ProjectNames, *, force: bool = False
+    folder: Path,
+    names: ProjectNames,
+    *,
+    force: bool = False,
+    wheel: BundledWheel | None = None,
 ) -> list[tuple[str, bool]]:
     """Write the project into ``folder``; returns ``(file, overwritten)`` per file written.
 
-    A folder that exists and is not empty is refused unless ``force``; with ``force`` only the
-    project's own files are (over)written, anything else in the folder is kept.
+    ``wheel`` is bundled in ``wheels/`` and named in requirements.txt; without it,
+    requirements.txt names the package by version. A folder that exists and is not empty is
+    refused unless ``force``; with ``force`` only the project's own files are (over)written,
+    anything else in the folder (other wheels in ``wheels/`` too) is kept.
     """
-    files = render_project(names)
-    _check_folder(folder, force=force)
+    files = render_project(names, wheel.filename if wheel is not None else None)
+    check_folder(folder, force=force, wheel=wheel)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
     for relative, text in files.items():
@@ -227,19 +304,34 @@ def create_project(
         overwritten = path.exists()
         path.write_text(text, encoding="utf-8", newline="\n")
         written.append((relative, overwritten))
+    if wheel is not None:
+        path = folder / wheel.relative_path
+        overwritten = path.exists()
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(wheel.data)
+        written.append((wheel.relative_path, overwritten))
     return written
 
 
-def _check_folder(folder: Path, *, force: bool) -> None:
+def check_folder(folder: Path, *, force: bool, wheel: BundledWheel | None = None) -> None:
+    """Raise unless the project can be written into ``folder`` (see :func:`create_project`)."""
     if not folder.exists():
         return
     if not folder.is_dir():
         raise ProjectExistsError(f"'{folder}' exists and is not a folder; nothing was written")
     if force:
-        in_the_way = [name for _, name in FILES if (folder / name).is_dir()]
+        files = [name for _, name in FILES]
+        if wheel is not None:
+            files.append(wheel.relative_path)
+        in_the_way = [name for name in files if (folder / name).is_dir()]
         if in_the_way:
             raise ScaffoldError(
                 f"cannot write into '{folder}': {', '.join(in_the_way)} is a folder; "
+                "nothing was written"
+            )
+        if (folder / WHEEL_FOLDER).exists() and not (folder / WHEEL_FOLDER).is_dir():
+            raise ScaffoldError(
+                f"cannot write into '{folder}': {WHEEL_FOLDER} is a file, not a folder; "
                 "nothing was written"
             )
         return
@@ -275,6 +367,7 @@ __all__ = [
     "ProjectNames",
     "ScaffoldError",
     "add_parser",
+    "check_folder",
     "check_project_name",
     "create_project",
     "graph_name_for",
