@@ -62,6 +62,7 @@ class Instance:
     failure: dict[str, Any] | None = None
     generation: int = 0
     version: str = ""
+    sequence: int = 0  # creation order in the store, set by InstanceStore.put (paging keys on it)
 
     @property
     def is_finished(self) -> bool:
@@ -129,14 +130,18 @@ class InstanceStore:
 
     def __init__(self) -> None:
         self._items: dict[str, Instance] = {}
+        self._created = 0
 
     def get(self, instance_id: str) -> Instance | None:
         """The instance with that id, if any."""
         return self._items.get(instance_id)
 
     def put(self, instance: Instance) -> None:
-        """Add or replace an instance (starting an existing id replaces it, as the host does)."""
+        """Add or replace an instance (starting an existing id replaces it, as the host does);
+        either way it is numbered after every instance already stored."""
         self._items.pop(instance.instance_id, None)
+        self._created += 1
+        instance.sequence = self._created
         self._items[instance.instance_id] = instance
 
     def delete(self, instance_id: str) -> bool:

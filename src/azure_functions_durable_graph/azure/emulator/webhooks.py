@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from . import history as h
+from . import paging
 from .client_binding import management_payload
 from .errors import (
     EmulatorTimeoutError,
@@ -157,16 +158,14 @@ def _list(emu: DurableEmulator, request: Request) -> Response:
     found = emu.query(created_from=_time(request, "createdTimeFrom"),
                       created_to=_time(request, "createdTimeTo"), statuses=statuses or None,
                       prefix=request.query_params.get("instanceIdPrefix"))
-    start = int(request.headers.get("x-ms-continuation-token") or 0) if (
-        request.headers.get("x-ms-continuation-token") or "0").isdigit() else 0
-    top = request.query_params.get("top")
-    size = int(top) if top and top.isdigit() and int(top) > 0 else len(found)
-    page = found[start:start + size]
+    try:  # paged as the extension pages (see paging.py)
+        chosen, token = paging.page(found, size=paging.page_size(request.query_params.get("top")),
+                                    token=request.headers.get(paging.TOKEN_HEADER))
+    except paging.PagingError as err:
+        return _error(400, "One or more of the arguments submitted is incorrect", str(err))
     show_input = _flag(request, "showInput", True)
-    headers = {}
-    if start + size < len(found):
-        headers["x-ms-continuation-token"] = str(start + size)
-    return JSONResponse([status_payload(i, show_input=show_input) for i in page], headers=headers)
+    return JSONResponse([status_payload(i, show_input=show_input) for i in chosen],
+                        headers={paging.TOKEN_HEADER: token})
 
 
 async def _purge(emu: DurableEmulator, instance_id: str) -> Response:
