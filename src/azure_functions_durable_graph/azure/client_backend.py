@@ -9,18 +9,28 @@ Durable history of the current generation.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import time
 import uuid
+from collections.abc import Sequence
+from contextlib import aclosing
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from ..execution.backend import RunStatus
+from ..execution.cursors import decode_cursor, encode_cursor
 from ..execution.driver import new_state
 from ..execution.executor import to_json, validate_event_payload
 from ..execution.instance_ids import check_instance_id, is_valid_instance_id
-from ..graph.errors import EventNotDeclaredError, RunConflictError, RunNotFoundError
+from ..graph.errors import (
+    EventNotDeclaredError,
+    InvalidInputError,
+    RunConflictError,
+    RunNotFoundError,
+)
 from .history_view import decoded as _decoded
 from .history_view import steps_from_history
+from .management import instance_pages
 from .progress import DurableProgress
 from .protocol import INPUT_EVENT, CompactionPolicy, input_message, run_payload
 
@@ -133,30 +143,47 @@ class DurableClientBackend(DurableProgress):
         events = getattr(status, "historyEvents", None) or getattr(status, "history", None) or []
         return steps_from_history(events)
 
-    async def list_runs(self, *, graph_name: str | None = None, status: str | None = None,
+    async def list_runs(self, *, graph_name: str | None = None, status: str | Sequence[str] | None = None,
                         created_after: float | None = None, created_before: float | None = None,
                         limit: int = 50, cursor: str | None = None) -> tuple[list[RunStatus], str | None]:
-        """Runs of this app's orchestrator, newest first; the cursor is an offset."""
-        found = []
-        for item in await self.client.get_status_all():
-            if getattr(item, "name", None) != self.orchestrator:
-                continue
-            try:
-                run = self._run_status(self._checked(item, str(item.instance_id)))
-            except RunNotFoundError:  # a sub-orchestration
-                continue
-            if graph_name and run.graph_name != graph_name or status and run.status != status:
-                continue
-            if created_after is not None and run.created_at < created_after:
-                continue
-            if created_before is not None and run.created_at >= created_before:
-                continue
-            found.append(run)
-        found.sort(key=lambda r: (-r.created_at, r.instance_id))
-        offset = int(cursor) if cursor and cursor.isdigit() else 0
-        page = found[offset:offset + limit]
-        more = offset + limit < len(found)
-        return page, (str(offset + limit) if more else None)
+        """Runs of this app's orchestrator, newest first, with the local engine's filters and
+        keyset cursor; every page of the host's instances query is read (sub-orchestrations of
+        subgraphs, and instances no API call could address, are left out)."""
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidInputError(f"limit must be a positive integer, got {limit!r}")
+        wanted = None if status is None else {status} if isinstance(status, str) else set(status)
+        after = decode_cursor(cursor) if cursor is not None else None
+
+        def key(run: RunStatus) -> tuple[float, str]:
+            return run.created_at, run.instance_id
+
+        best: list[RunStatus] = []  # the newest limit + 1 matches so far
+        async with aclosing(instance_pages(self.client)) as pages:
+            async for page in pages:
+                matches = []
+                for item in page:
+                    run = self._listed_run(item)
+                    if run is None or graph_name and run.graph_name != graph_name \
+                            or wanted is not None and run.status not in wanted:
+                        continue
+                    if created_after is not None and run.created_at < created_after \
+                            or created_before is not None and run.created_at >= created_before:
+                        continue
+                    if after is None or key(run) < after:
+                        matches.append(run)
+                best = heapq.nlargest(limit + 1, [*best, *matches], key=key)
+        more = len(best) > limit
+        return best[:limit], (encode_cursor(*key(best[limit - 1])) if more else None)
+
+    def _listed_run(self, item: Any) -> RunStatus | None:
+        """The run an instance of the query is, or None (not a top-level run of this app)."""
+        instance_id = str(getattr(item, "instance_id", "") or "")
+        if getattr(item, "name", None) != self.orchestrator or not is_valid_instance_id(instance_id):
+            return None
+        try:
+            return self._run_status(self._checked(item, instance_id))
+        except RunNotFoundError:  # a subgraph's sub-orchestration (its input names its parent task)
+            return None
 
     # -- acting ------------------------------------------------------------------------------
     async def start(self, graph: str, input: Any, *, instance_id: str | None = None,

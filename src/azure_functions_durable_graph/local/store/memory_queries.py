@@ -11,13 +11,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ...execution.cursors import decode_cursor, encode_cursor
 from .base import FINISHED_STATUSES, UNFINISHED_STATUSES, RunRecord
 from .rows import (
     check_keep_last,
     check_limit,
     conflict,
-    decode_cursor,
-    encode_cursor,
     keep_threshold,
     run_record,
     status_filter,

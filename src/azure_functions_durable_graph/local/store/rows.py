@@ -1,13 +1,10 @@
-"""Helpers the store implementations share: JSON text, paging cursors, limits, row conversion.
+"""Helpers the store implementations share: JSON text, limits, row conversion.
 
 Not part of the public API: the interface and its records are in :mod:`.base`.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -35,28 +32,6 @@ def dump_json(value: Any, what: str) -> str:
 def load_json(text: str | None) -> Any:
     """The value of stored JSON text (None stays None); pydantic-core's parser, as for writing."""
     return None if text is None else pydantic_core.from_json(text)
-
-
-def encode_cursor(created_at: float, instance_id: str) -> str:
-    """An opaque paging cursor pointing after the run ``(created_at, instance_id)``."""
-    raw = json.dumps([created_at, instance_id], separators=(",", ":")).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    """The position a cursor from :func:`encode_cursor` points after."""
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        created_at, instance_id = json.loads(raw)
-        if isinstance(created_at, bool) or not isinstance(created_at, (int, float)):
-            raise ValueError("bad created_at")
-        if not isinstance(instance_id, str):
-            raise ValueError("bad instance_id")
-    except (binascii.Error, ValueError, TypeError, UnicodeDecodeError):
-        raise InvalidInputError(
-            f"invalid run list cursor '{cursor[:40]}'", code="INVALID_CURSOR"
-        ) from None
-    return float(created_at), instance_id
 
 
 def status_filter(status: str | Sequence[str] | None) -> list[str] | None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
+from ...execution.cursors import decode_cursor, encode_cursor
 from .base import (
     FINISHED_STATUSES,
     UNFINISHED_STATUSES,
@@ -18,8 +19,6 @@ from .rows import (
     check_keep_last,
     check_limit,
     conflict,
-    decode_cursor,
-    encode_cursor,
     run_record,
     status_filter,
 )
