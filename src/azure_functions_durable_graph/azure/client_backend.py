@@ -158,11 +158,16 @@ class DurableClientBackend(DurableProgress):
             return run.created_at, run.instance_id
 
         best: list[RunStatus] = []  # the newest limit + 1 matches so far
+        seen: set[str] = set()  # a provider may repeat an instance across pages
         async with aclosing(instance_pages(self.client)) as pages:
             async for page in pages:
                 matches = []
                 for item in page:
-                    run = self._listed_run(item)
+                    instance_id = str(getattr(item, "instance_id", "") or "")
+                    if instance_id in seen:
+                        continue
+                    seen.add(instance_id)
+                    run = self._listed_run(item, instance_id)
                     if run is None or graph_name and run.graph_name != graph_name \
                             or wanted is not None and run.status not in wanted:
                         continue
@@ -175,9 +180,8 @@ class DurableClientBackend(DurableProgress):
         more = len(best) > limit
         return best[:limit], (encode_cursor(*key(best[limit - 1])) if more else None)
 
-    def _listed_run(self, item: Any) -> RunStatus | None:
+    def _listed_run(self, item: Any, instance_id: str) -> RunStatus | None:
         """The run an instance of the query is, or None (not a top-level run of this app)."""
-        instance_id = str(getattr(item, "instance_id", "") or "")
         if getattr(item, "name", None) != self.orchestrator or not is_valid_instance_id(instance_id):
             return None
         try:

@@ -7,9 +7,10 @@ The extension pages ``GET {rpcBaseUrl}instances/`` with the ``x-ms-continuation-
 response carries it empty once nothing remains. So this module sends those requests itself, to
 the RPC base URL of the client's binding, and follows the token to the end.
 
-A token seen before ends the walk too: some storage providers have answered a last page with a
-token that only leads back to it (extension issue #1174, ``"bnVsbA=="``). An empty page with a
-token is not the end (Netherite, extension issue #3245).
+Besides an empty token, two more end the walk: ``"bnVsbA=="`` (``"null"`` in base64), which
+the Azure Storage provider has answered on a last page, and which leads back to that page
+(extension issue #1174), and any token already sent once. An empty page with a token is not the
+end (Netherite, extension issue #3245).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 TOKEN_HEADER = "x-ms-continuation-token"
+NULL_TOKEN = "bnVsbA=="  # base64 of "null"
 REQUEST_TIMEOUT_SECONDS = 240.0  # what the Python client allows one management request
 
 
@@ -65,7 +67,7 @@ async def instance_pages(client: Any, *, page_size: int | None = None,
             if not isinstance(body, list):
                 raise ManagementApiError(f"the instances query answered {type(body).__name__}, not a list")
             yield [DurableOrchestrationStatus.from_json(item) for item in body]
-            if not token or token in seen:
+            if not token or token == NULL_TOKEN or token in seen:
                 return
             seen.add(token)
 
