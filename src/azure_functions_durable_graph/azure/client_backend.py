@@ -24,10 +24,14 @@ from ..execution.executor import to_json, validate_event_payload
 from ..execution.instance_ids import check_instance_id, is_valid_instance_id
 from ..graph.errors import (
     EventNotDeclaredError,
+    GraphNotFoundError,
+    HandlerNotFoundError,
     InvalidInputError,
     RunConflictError,
     RunNotFoundError,
 )
+from ..graph.registration import GraphRegistration
+from .activity import find_registration
 from .history_view import decoded as _decoded
 from .history_view import steps_from_history
 from .management import instance_pages
@@ -249,20 +253,34 @@ class DurableClientBackend(DurableProgress):
         """Validate the payload against the run's graph, then deliver it on the input event."""
         durable = await self._durable_status(instance_id)
         status = self._run_status(durable)
-        _refuse_finished(status, f"send event '{event_name}'")
-        # Declared or not is the run's own manifest's answer (it travels with the run).
+        # In the local engine's order: declared (by the run's own manifest, which travels with
+        # the run), not finished, code registered, then the payload by the run's own version
+        # (its handler is the one that runs).
         declared = [e.get("name") for e in (_decoded(durable.input_).get("manifest") or {}).get("events", [])]
         if event_name not in declared:
             raise EventNotDeclaredError(
                 f"graph '{status.graph_name}' does not declare event '{event_name}' (declared: {', '.join(map(str, declared)) or 'none'})",
                 details={"instance_id": instance_id, "event": event_name},
             )
-        registration = self.owner.get(status.graph_name)
+        _refuse_finished(status, f"send event '{event_name}'")
+        registration = self._code_for(instance_id, status)
         value = to_json(validate_event_payload(registration, event_name, payload))
         event_id = event_id or uuid.uuid4().hex
         await self._acting(instance_id, f"send event '{event_name}'", self.client.raise_event(
             instance_id, INPUT_EVENT, input_message("event", event_id, name=event_name, payload=value)))
         return event_id
+
+    def _code_for(self, instance_id: str, status: RunStatus) -> GraphRegistration:
+        """The registration whose code serves the run: its exact version (by manifest hash),
+        else the latest of its graph; the local engine's rule (``GraphRegistry.code_for``)."""
+        try:
+            return find_registration(self.owner, {"graph": status.graph_name, "hash": status.graph_hash})
+        except (HandlerNotFoundError, GraphNotFoundError):
+            raise GraphNotFoundError(
+                f"run '{instance_id}': graph '{status.graph_name}' is not registered in this app; "
+                "register it before sending events",
+                details={"graph": status.graph_name},
+            ) from None
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Graceful cancel: the orchestrator stops at its next superstep boundary."""
