@@ -132,8 +132,12 @@ def emulator_engine(registration: GraphRegistration) -> Iterator[EmulatorHttpEng
 ENGINES = {"local": local_engine, "emulator": emulator_engine}
 
 
-def run_over_http(scenario: Scenario, engine: HttpEngine) -> dict[str, Any]:
-    """Start the scenario's run, apply its actions over HTTP, and return the outcome."""
+def run_over_http(scenario: Scenario, engine: HttpEngine, *, early: frozenset[int] = frozenset()) -> dict[str, Any]:
+    """Start the scenario's run, apply its actions over HTTP, and return the outcome.
+
+    ``early`` names actions (events) to send as soon as the action before them was applied,
+    without waiting for the run to settle first.
+    """
     registration = scenario.build()
     body = {"input": scenario.input, "instance_id": run_id_for(scenario)}
     if scenario.metadata is not None:
@@ -145,21 +149,23 @@ def run_over_http(scenario: Scenario, engine: HttpEngine) -> dict[str, Any]:
     for name, payload in scenario.start_events:
         sent = engine.client.post(f"{run_url}/events/{name}", json=payload)
         assert sent.status_code == 202, sent.text
-    run = engine.settle(instance_id)
-    for action in scenario.actions:
+    actions = scenario.actions
+    for index, action in enumerate(actions):
+        if index not in early:
+            engine.settle(instance_id)
         if action.kind == "advance":
             engine.advance(action.seconds)
+            continue
+        if action.kind == "event":
+            response = engine.client.post(f"{run_url}/events/{action.name}", json=action.payload)
         else:
-            if action.kind == "event":
-                response = engine.client.post(f"{run_url}/events/{action.name}", json=action.payload)
-            else:
-                response = engine.client.post(f"{run_url}/cancel", json={"reason": action.reason})
-            if action.expected_rejection is not None:
-                assert response.status_code >= 400, f"{action} was accepted: {response.text}"
-                assert response.json()["error"]["code"] == action.expected_rejection, response.text
-                continue
-            assert response.status_code == 202, response.text
-        run = engine.settle(instance_id)
+            response = engine.client.post(f"{run_url}/cancel", json={"reason": action.reason})
+        if action.expected_rejection is not None:
+            assert response.status_code >= 400, f"{action} was accepted: {response.text}"
+            assert response.json()["error"]["code"] == action.expected_rejection, response.text
+            continue
+        assert response.status_code == 202, response.text
+    run = engine.settle(instance_id)
     return outcome_of(engine, run_url, run)
 
 

@@ -20,93 +20,60 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from http_conformance import SETTLE_ROUNDS, EmulatorHttpEngine, emulator_engine, outcome_of
+from http_conformance import SETTLE_ROUNDS, EmulatorHttpEngine, emulator_engine, run_over_http
 from scenarios import SCENARIOS, Scenario, assert_outcome, run_id_for
 
 FINISHED = ("completed", "failed", "cancelled")
 
 
-class Interleaver:
-    """Releases held completions in an order drawn by hypothesis."""
+class InterleavedEmulator(EmulatorHttpEngine):
+    """The emulator engine of the conformance suite, releasing held completions in an order
+    drawn by hypothesis whenever it settles a run."""
 
     def __init__(self, engine: EmulatorHttpEngine, data: st.DataObject) -> None:
-        self.engine = engine
+        super().__init__(engine.client, engine.server, engine.emulator, engine.clock)
         self.data = data
-        engine.server.call(engine.emulator.hold_activity_results)
+        self.server.call(self.emulator.hold_activity_results)
 
     def release_some(self) -> bool:
         """Release one or more held completions (drawn); whether any was held."""
-        server, emulator = self.engine.server, self.engine.emulator
-        held = server.call(emulator.held_results)
+        held = self.server.call(self.emulator.held_results)
         if not held:
             return False
         for _ in range(self.data.draw(st.integers(1, len(held)), label="completions in one episode")):
-            held = server.call(emulator.held_results)
+            held = self.server.call(self.emulator.held_results)
             index = self.data.draw(st.integers(0, len(held) - 1), label="next completion")
-            server.call(emulator.release_result, index)
+            self.server.call(self.emulator.release_result, index)
         return True
 
-    def settle(self, instance_id: str, url: str) -> dict[str, Any]:
-        engine = self.engine
+    def settle(self, instance_id: str) -> dict[str, Any]:
+        url = f"/api/runs/{quote(instance_id, safe='')}"
         for _ in range(SETTLE_ROUNDS):
-            engine.server.run_until_idle()
+            self.server.run_until_idle()
             if self.release_some():
                 continue
-            run = dict(engine.client.get(url).json())
+            run = dict(self.client.get(url).json())
             if run["status"] in FINISHED or run["status"] == "waiting":
                 return run
-            retry = [t for t in engine.server.pending_timers(instance_id) if t - engine.clock.now() < 86_400]
+            # Idle and running: only a retry backoff is left (guards fire after days).
+            retry = [t for t in self.server.pending_timers(instance_id) if t - self.clock.now() < 86_400]
             if not retry:
                 return run
-            engine.advance(max(0.0, min(retry) - engine.clock.now()))
+            self.advance(max(0.0, min(retry) - self.clock.now()))
         raise AssertionError(f"run {instance_id} did not settle")
 
 
 def _interleaved(scenario: Scenario, data: st.DataObject) -> tuple[dict[str, Any], list[float]]:
-    with emulator_engine(scenario.build()) as engine:
-        driver = Interleaver(engine, data)
-        registration = scenario.build()
-        body: dict[str, Any] = {"input": scenario.input, "instance_id": run_id_for(scenario)}
-        if scenario.metadata is not None:
-            body["metadata"] = scenario.metadata
-        started = engine.client.post(f"/api/graphs/{registration.graph_name}/runs", json=body)
-        assert started.status_code == 202, started.text
-        instance_id = started.json()["instance_id"]
-        url = f"/api/runs/{quote(instance_id, safe='')}"
-        for name, payload in scenario.start_events:
-            assert engine.client.post(f"{url}/events/{name}", json=payload).status_code == 202
-        actions = list(scenario.actions)
-        early = [a.kind == "event" and a.expected_rejection is None
-                 and data.draw(st.booleans(), label=f"send {a.name!r} early") for a in actions]
-        sent_early: set[int] = set()
-        index = 0
-        while index < len(actions):
-            # Events drawn as early go out now, before the run reached their wait.
-            while index < len(actions) and early[index] and index not in sent_early:
-                action = actions[index]
-                response = engine.client.post(f"{url}/events/{action.name}", json=action.payload)
-                assert response.status_code == 202, response.text
-                sent_early.add(index)
-                index += 1
-            if index >= len(actions):
-                break
-            action = actions[index]
-            index += 1
-            run = driver.settle(instance_id, url)
-            if action.kind == "advance":
-                engine.advance(action.seconds)
-            else:
-                if action.kind == "event":
-                    response = engine.client.post(f"{url}/events/{action.name}", json=action.payload)
-                else:
-                    response = engine.client.post(f"{url}/cancel", json={"reason": action.reason})
-                if action.expected_rejection is not None:
-                    assert response.json()["error"]["code"] == action.expected_rejection, response.text
-                    continue
-                assert response.status_code == 202, response.text
-        run = driver.settle(instance_id, url)
-        armed = engine.server.pending_timers(instance_id) if run["status"] in FINISHED else []
-        return outcome_of(engine, url, run), armed
+    early = frozenset(
+        index for index, action in enumerate(scenario.actions)
+        if action.kind == "event" and action.expected_rejection is None
+        and data.draw(st.booleans(), label=f"send {action.name!r} early"))
+    with emulator_engine(scenario.build()) as plain:
+        engine = InterleavedEmulator(plain, data)
+        outcome = run_over_http(scenario, engine, early=early)
+        instance_id = run_id_for(scenario)
+        armed = engine.server.pending_timers(instance_id) if outcome["status"] in FINISHED else []
+        return outcome, armed
 
 
 # A rejected event is refused the same way whenever it is sent (a finished run, a bad
