@@ -6,6 +6,8 @@ user code, so the orchestrator that uses it stays deterministic.
 
 from __future__ import annotations
 
+import copy
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,7 +24,12 @@ ACTIVITY = "durable_graph_execute_task"
 INPUT_EVENT = "durable_graph_input"
 PAYLOAD_FORMAT = 1
 CUSTOM_STATUS_LIST_LIMIT = 50
-ERROR_MESSAGE_LIMIT = 2000
+# The host refuses a custom status over 16 KB of UTF-16 text (it rounds the size down to whole
+# KB first; nothing here counts on that): 8,192 UTF-16 code units of JSON.
+CUSTOM_STATUS_MAX_UNITS = 16 * 1024 // 2
+_JSON_NET_ESCAPES = ("\u0085", "\u2028", "\u2029")
+_ELLIPSIS = "\u2026"
+_UNCUT = frozenset({"status", "graph_hash"})  # what readers of the status rely on, whole
 
 
 @dataclass(frozen=True)
@@ -93,7 +100,8 @@ def graph_of(payload: dict[str, Any]) -> CompiledGraph:
 
 
 def progress_status(graph: CompiledGraph, snapshot: Snapshot, results: int) -> dict[str, Any]:
-    """The orchestration's custom status: small progress only, never the state (16 KB limit)."""
+    """The orchestration's custom status: small progress only, never the state, and always
+    within the host's 16 KB limit (see :func:`fit_custom_status`)."""
     current, waits = status_from_snapshot(snapshot)
     status: dict[str, Any] = {
         "status": snapshot["status"],
@@ -109,15 +117,84 @@ def progress_status(graph: CompiledGraph, snapshot: Snapshot, results: int) -> d
         status["cancel"] = snapshot["cancel"]
     if snapshot.get("error"):
         status["error"] = small_error(snapshot["error"])
-    return status
+    return fit_custom_status(status)
 
 
 def small_error(error: dict[str, Any]) -> dict[str, Any]:
-    """An error record with its message cut to fit in the custom status."""
-    message = str(error.get("message", ""))
-    if len(message) > ERROR_MESSAGE_LIMIT:
-        message = message[: ERROR_MESSAGE_LIMIT - 1] + "…"
-    return {**{k: v for k, v in error.items() if k != "details"}, "message": message}
+    """An error record for the custom status: without its ``details`` (validation errors can
+    be long); its message is cut only if the whole status would not fit."""
+    return {k: v for k, v in error.items() if k != "details"}
+
+
+def custom_status_units(status: Any) -> int:
+    """The size of ``status`` as the host counts it: UTF-16 code units of its JSON text.
+
+    The extension serialises the custom status with Json.NET and refuses more than 16 KB of
+    UTF-16 (``SetCustomStatus`` in ``DurableOrchestrationContext.cs``, measured by
+    ``MessagePayloadDataConverter.cs``). Json.NET writes non-ASCII text as it is, like
+    ``ensure_ascii=False``, but also escapes U+0085, U+2028 and U+2029 (six units each).
+    """
+    text = json.dumps(status, separators=(",", ":"), ensure_ascii=False)
+    escaped = sum(text.count(char) for char in _JSON_NET_ESCAPES)
+    return len(text.encode("utf-16-le", "surrogatepass")) // 2 + 5 * escaped
+
+
+def fit_custom_status(status: dict[str, Any]) -> dict[str, Any]:
+    """``status`` itself when it fits in :data:`CUSTOM_STATUS_MAX_UNITS`, else a copy cut to fit.
+
+    Cut in this order, each only as far as needed: the free texts (cancel reason, error
+    message), longest first; then the last waits and current nodes; then every other text.
+    A cut text ends with "…" and a cut status says ``"truncated": true``. Deterministic (the
+    orchestrator calls it on every replay) and never splits a UTF-16 surrogate pair.
+    """
+    if custom_status_units(status) <= CUSTOM_STATUS_MAX_UNITS:
+        return status
+    fitted = copy.deepcopy(status)
+    fitted["truncated"] = True
+    texts = [(holder, key) for holder, key in ((fitted.get("cancel"), "reason"), (fitted.get("error"), "message"))
+             if isinstance(holder, dict) and isinstance(holder.get(key), str)]
+    for holder, key in sorted(texts, key=lambda hk: -len(hk[0][hk[1]])):
+        if custom_status_units(fitted) <= CUSTOM_STATUS_MAX_UNITS:
+            return fitted
+        _shorten(fitted, holder, key)
+    for name in ("waiting_for", "current_nodes"):
+        while fitted.get(name) and custom_status_units(fitted) > CUSTOM_STATUS_MAX_UNITS:
+            fitted[name].pop()
+    for longest in (256, 64, 16):
+        if custom_status_units(fitted) <= CUSTOM_STATUS_MAX_UNITS:
+            break
+        fitted = {k: v if k in _UNCUT else _cut_texts(v, longest) for k, v in fitted.items()}
+    return fitted
+
+
+def _cut(text: str, keep: int) -> str:
+    """``text`` cut to its first ``keep`` characters plus "…" (unchanged when short enough)."""
+    return text if len(text) <= keep else text[:keep] + _ELLIPSIS
+
+
+def _shorten(status: dict[str, Any], holder: dict[str, Any], key: str) -> None:
+    """Cut ``holder[key]`` to the longest prefix with which ``status`` fits (possibly none)."""
+    text = holder[key]
+    low, high = 0, len(text)  # Python indexes code points: a prefix never splits a pair
+    while low < high:
+        middle = (low + high + 1) // 2
+        holder[key] = _cut(text, middle)
+        if custom_status_units(status) <= CUSTOM_STATUS_MAX_UNITS:
+            low = middle
+        else:
+            high = middle - 1
+    holder[key] = _cut(text, low)
+
+
+def _cut_texts(value: Any, longest: int) -> Any:
+    """``value`` with every string longer than ``longest`` characters cut (keys stay)."""
+    if isinstance(value, str):
+        return _cut(value, longest)
+    if isinstance(value, list):
+        return [_cut_texts(item, longest) for item in value]
+    if isinstance(value, dict):
+        return {k: _cut_texts(v, longest) for k, v in value.items()}
+    return value
 
 
 def run_output(graph: CompiledGraph, snapshot: Snapshot, parent_task: dict[str, Any] | None) -> dict[str, Any]:
@@ -142,8 +219,11 @@ __all__ = [
     "ACTIVITY",
     "INPUT_EVENT",
     "ORCHESTRATOR",
+    "CUSTOM_STATUS_MAX_UNITS",
     "CompactionPolicy",
     "continue_payload",
+    "custom_status_units",
+    "fit_custom_status",
     "graph_of",
     "input_message",
     "policy_of",
