@@ -6,7 +6,6 @@ user code, so the orchestrator that uses it stays deterministic.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -149,7 +148,7 @@ def fit_custom_status(status: dict[str, Any]) -> dict[str, Any]:
     """
     if custom_status_units(status) <= CUSTOM_STATUS_MAX_UNITS:
         return status
-    fitted = copy.deepcopy(status)
+    fitted: dict[str, Any] = json.loads(json.dumps(status))  # a deep copy of plain JSON data
     fitted["truncated"] = True
     texts = [(holder, key) for holder, key in ((fitted.get("cancel"), "reason"), (fitted.get("error"), "message"))
              if isinstance(holder, dict) and isinstance(holder.get(key), str)]
