@@ -52,6 +52,11 @@ INVALID: list[tuple[str, Callable[[], ManifestBuilder], list[tuple[str, str | No
         [("ENTRYPOINT_UNKNOWN", "ghost")],
     ),
     (
+        "handler_signature",
+        lambda: builder().set_entrypoint("a").add_node("a", lambda state, ctx, extra: None, terminal=True),
+        [("HANDLER_SIGNATURE", "a")],
+    ),
+    (
         "node_duplicate",
         lambda: (
             builder()

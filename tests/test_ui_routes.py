@@ -67,7 +67,8 @@ def test_the_api_is_unchanged_and_the_ui_is_optional(tmp_path: Path) -> None:
     with_ui = create_app(engine, engine, prefix="/v2")
     paths = [getattr(route, "path", None) for route in with_ui.routes]
     assert "/" in paths and "/ui" in paths and "/v2/health" in paths
-    assert len(ui_routes("/api")) == 2
+    # the page, the /ui and /ui/ redirects to it, and the assets
+    assert len(ui_routes("/api")) == 4
 
 
 def test_api_key_does_not_guard_the_page(tmp_path: Path) -> None:

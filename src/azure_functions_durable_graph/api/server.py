@@ -12,6 +12,7 @@ from starlette.applications import Starlette
 
 from ..graph.registration import GraphRegistration
 from .app import DEFAULT_MAX_BODY, create_app
+from .index import index_routes
 
 ENV_TARGET = "DURABLE_GRAPH_TARGET"
 ENV_DB = "DURABLE_GRAPH_DB"
@@ -23,7 +24,10 @@ def build_local_app(
     registrations: list[GraphRegistration], *, db: str | Path | None = None, api_key: str | None = None,
     prefix: str = "/api", max_body: int = DEFAULT_MAX_BODY, engine: Any = None,
 ) -> Starlette:
-    """A Starlette app whose lifespan opens a LocalEngine with ``registrations`` and closes it."""
+    """A Starlette app whose lifespan opens a LocalEngine with ``registrations`` and closes it.
+
+    It serves the API under ``prefix`` (with its JSON index at ``{prefix}/``) and the inspector at ``/``.
+    """
     from ..local.engine import LocalEngine
 
     local = engine or LocalEngine(db)
@@ -41,7 +45,10 @@ def build_local_app(
             # same app object can be served again (tests, reloads).
             await local.close(close_store=False)
 
-    return create_app(local, local, prefix=prefix, api_key=api_key, max_body=max_body, lifespan=lifespan)
+    app = create_app(local, local, prefix=prefix, api_key=api_key, max_body=max_body, lifespan=lifespan)
+    # GET {prefix}/ answers with the API's index (the URL ``serve`` prints as the API).
+    app.router.routes.extend(index_routes(local, prefix=prefix))
+    return app
 
 
 def app_from_environment() -> Starlette:

@@ -8,6 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from .common import UsageError, add_target_argument
 from .engine_session import add_db_argument, db_path, parse_json_argument, valid_registrations
 
 
@@ -24,9 +25,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     show.add_argument("instance_id")
     cancel = actions.add_parser("cancel", help="cancel a run gracefully (or --force to terminate)")
     cancel.add_argument("instance_id")
+    add_target_argument(cancel)
     cancel.add_argument("--reason", default=None)
     cancel.add_argument("--force", action="store_true", help="terminate at once")
-    cancel.add_argument("--target", default=None, metavar="TARGET", help="module defining the graphs")
     for sub in (listing, show, cancel):
         add_db_argument(sub)
         sub.add_argument("--json", action="store_true", help="print JSON")
@@ -113,7 +114,7 @@ def add_events_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     send.add_argument("instance_id")
     send.add_argument("event_name")
     send.add_argument("payload", nargs="?", default="{}", help="JSON or @file (default {})")
-    send.add_argument("--target", default=None, metavar="TARGET", help="module defining the graphs")
+    add_target_argument(send)
     send.add_argument("--no-wait", action="store_true", help="return once the event is stored")
     add_db_argument(send)
     send.add_argument("--json", action="store_true", help="print JSON")
@@ -125,7 +126,12 @@ def run_events(args: argparse.Namespace) -> int:
     from ..local.engine import LocalEngine
     from .engine_session import EXIT_BY_STATUS
 
-    payload = parse_json_argument(args.payload, "payload")
+    try:
+        payload = parse_json_argument(args.payload, "payload")
+    except UsageError as exc:
+        if args.target is None:  # TARGET given where PAYLOAD goes: say how to pass both
+            raise UsageError(f"{exc}; TARGET comes after PAYLOAD (pass '{{}}' first) or as --target TARGET") from None
+        raise
     registrations = valid_registrations(args.target)
 
     async def main() -> dict[str, Any]:

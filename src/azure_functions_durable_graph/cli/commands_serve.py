@@ -59,12 +59,8 @@ def run(args: argparse.Namespace) -> int:
         print_warning(f"binding to {args.host} without an API key: anyone who can reach it can run graphs")
     if args.engine == "durable-emulator":
         return _serve_on_emulator(args, registrations)
-    base = f"http://{args.host}:{args.port}{args.prefix.rstrip('/')}"
-    print(f"durable-graph serving {', '.join(g.graph_name for g in discovery.graphs) or 'no graphs'}")
-    print(f"  API      {base}/")
-    print(f"  docs     {base}/docs")
-    print(f"  OpenAPI  {base}/openapi.json")
-    print(f"  database {db_path(args)}")
+    names = [g.graph_name for g in discovery.graphs if g.registration is not None]
+    print("\n".join(local_banner(f"http://{args.host}:{args.port}", args.prefix, names, db_path(args))))
     sys.stdout.flush()
     if args.reload:
         os.environ[ENV_TARGET] = str(Path(discovery.target).resolve()) if Path(discovery.target).exists() else discovery.target
@@ -100,17 +96,30 @@ def _serve_on_emulator(args: argparse.Namespace, registrations: list[Any]) -> in
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
     with EmulatorServer(emulator, host=args.host, port=args.port) as server:
-        base = f"{server.base_url}/api"
-        print(f"durable-graph serving {', '.join(r.graph_name for r in registrations) or 'no graphs'} "
-              "on the Durable emulator (Durable history in memory, lost at exit)")
-        print(f"  API      {base}/")
-        print(f"  docs     {base}/docs")
-        print(f"  OpenAPI  {base}/openapi.json")
+        print("\n".join(emulator_banner(server.base_url, [r.graph_name for r in registrations])))
         sys.stdout.flush()
         while not stop.wait(0.5):
             pass
     print("durable-graph: emulator stopped")
     return 0
+
+
+def local_banner(root: str, prefix: str, graphs: list[str], db: Path) -> list[str]:
+    """What ``serve`` prints on the local engine; every URL in it answers (the tests check)."""
+    base = root + prefix.rstrip("/")
+    lines = [f"durable-graph serving {', '.join(graphs) or 'no graphs'}",
+             f"  inspector {root}/"]
+    if base != root:  # with an empty prefix, / is the inspector
+        lines.append(f"  API       {base}/")
+    return [*lines, f"  docs      {base}/docs", f"  OpenAPI   {base}/openapi.json", f"  database  {db}"]
+
+
+def emulator_banner(root: str, graphs: list[str]) -> list[str]:
+    """What ``serve --engine durable-emulator`` prints: the Functions app's own URLs (no inspector)."""
+    base = f"{root}/api"
+    return [f"durable-graph serving {', '.join(graphs) or 'no graphs'} on the Durable emulator "
+            "(Durable history in memory, lost at exit)",
+            f"  graphs    {base}/graphs", f"  docs      {base}/docs", f"  OpenAPI   {base}/openapi.json"]
 
 
 def _is_loopback(host: str) -> bool:
@@ -122,4 +131,4 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "emulator_banner", "local_banner", "run"]

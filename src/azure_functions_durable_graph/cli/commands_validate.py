@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from ..graph.errors import GraphValidationError
+from ..graph.validation import manifest_warnings
 from .common import add_target_argument, print_invalid_graph, print_warning
 from .discovery import DiscoveredGraph, Discovery, discover
 from .target import DEFAULT_TARGET
@@ -39,17 +40,25 @@ def run(args: argparse.Namespace) -> int:
     except GraphValidationError as exc:
         # The user's module called build() at import time and it failed: a graph verdict.
         return _report_import_failure(args, exc)
+    warnings = [*discovery.warnings, *_graph_warnings(discovery)]
     if args.json:
-        _print_json(
-            _document(discovery.target, discovery.valid, _graphs_json(discovery)),
-            list(discovery.warnings),
-        )
+        _print_json(_document(discovery.target, discovery.valid, _graphs_json(discovery)), warnings)
     else:
-        for warning in discovery.warnings:
+        for warning in warnings:
             print_warning(warning)
         for graph in discovery.graphs:
             _print_graph(graph)
     return 0 if discovery.valid else 1
+
+
+def _graph_warnings(discovery: Discovery) -> list[str]:
+    """Warnings about valid graphs (they never change the exit code)."""
+    return [
+        warning
+        for graph in discovery.graphs
+        if graph.registration is not None
+        for warning in manifest_warnings(graph.registration.manifest)
+    ]
 
 
 def _report_import_failure(args: argparse.Namespace, exc: GraphValidationError) -> int:

@@ -10,6 +10,7 @@ from ..graph.errors import GraphValidationError, ValidationProblem
 from .target import DEFAULT_TARGET
 
 PROG = "durable-graph"
+TARGET_OPTION = "target_option"
 
 
 class UsageError(Exception):
@@ -17,7 +18,11 @@ class UsageError(Exception):
 
 
 def add_target_argument(parser: argparse.ArgumentParser) -> None:
-    """Add the optional positional TARGET every graph-loading command takes."""
+    """Add TARGET the way every graph-loading command takes it: the last positional, or ``--target``.
+
+    Both forms land in ``args.target`` once :func:`resolve_target` has run (the entry point
+    calls it after parsing); giving both with different values is a usage error.
+    """
     parser.add_argument(
         "target",
         nargs="?",
@@ -25,9 +30,29 @@ def add_target_argument(parser: argparse.ArgumentParser) -> None:
         metavar="TARGET",
         help=(
             "path/to/file.py[:attribute], a folder with function_app.py, or "
-            f"package.module[:attribute] (default: {DEFAULT_TARGET})"
+            f"package.module[:attribute] (default: {DEFAULT_TARGET}); also accepted as --target"
         ),
     )
+    parser.add_argument(
+        "--target",
+        dest=TARGET_OPTION,
+        default=None,
+        metavar="TARGET",
+        help="the same TARGET, as an option",
+    )
+
+
+def resolve_target(args: argparse.Namespace) -> None:
+    """Merge ``--target`` into ``args.target`` (UsageError when both name different TARGETs)."""
+    option = getattr(args, TARGET_OPTION, None)
+    if option is None:
+        return
+    positional = getattr(args, "target", None)
+    if positional is not None and positional != option:
+        raise UsageError(
+            f"TARGET given twice, as '{positional}' and as --target '{option}'; give it once"
+        )
+    args.target = option
 
 
 def print_error(message: str, stream: TextIO | None = None) -> None:
@@ -60,10 +85,12 @@ def print_invalid_graph(
 
 __all__ = [
     "PROG",
+    "TARGET_OPTION",
     "UsageError",
     "add_target_argument",
     "format_problem",
     "print_error",
     "print_invalid_graph",
     "print_warning",
+    "resolve_target",
 ]

@@ -24,7 +24,7 @@ from . import (
     commands_serve,
     commands_validate,
 )
-from .common import PROG, UsageError, print_error, print_invalid_graph
+from .common import PROG, UsageError, print_error, print_invalid_graph, resolve_target
 
 EXIT_OK = 0
 EXIT_INVALID = 1
@@ -98,6 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
     try:
+        resolve_target(args)
         code: int = run(args)
         return code
     except KeyboardInterrupt:

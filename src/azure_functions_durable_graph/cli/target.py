@@ -120,7 +120,8 @@ def _load_file(spec: TargetSpec) -> ModuleType:
     if not path.is_file():
         hint = ""
         if spec.text == DEFAULT_TARGET:
-            hint = " (run in your app's folder or pass TARGET: path/to/file.py or package.module)"
+            hint = (" (run in your app's folder or pass TARGET, as the last argument or as "
+                    "--target: path/to/file.py or package.module)")
         raise TargetLoadError(f"file not found: '{spec.path}'{hint}", details={"target": spec.text})
     if path.suffix != ".py":
         raise TargetLoadError(f"'{spec.path}' is not a .py file", details={"target": spec.text})

@@ -123,6 +123,7 @@ def _node_targets(
     result = []
     for target in targets:
         if target == END:
+            # Ending a branch is always allowed: route_targets restricts nodes and waits.
             snapshot["final_nodes"].append(source)
             continue
         _check_target(graph, source, target, declared=declared)
@@ -154,6 +155,35 @@ def _check_target(graph: CompiledGraph, source: str, target: str, *, declared: b
         )
 
 
+def _check_wait_declared(graph: CompiledGraph, source: str, route: dict[str, Any]) -> None:
+    """A router that declares route_targets may wait only for a wait it declared there.
+
+    Declared means a ``WaitSpec`` with the same event and resume_node, and either the same
+    on_timeout or none (a wait without a timeout target takes no undeclared edge).
+    """
+    spec = graph.nodes[source]
+    if spec.route_targets is None:
+        return
+    event, resume, on_timeout = route.get("event"), route.get("resume_node"), route.get("on_timeout")
+    for wait in spec.waits:
+        if wait.event == event and wait.resume_node == resume and on_timeout in (None, wait.on_timeout):
+            return
+    asked = f"event '{event}' resuming at '{resume}'" + (
+        f" (on_timeout '{on_timeout}')" if on_timeout is not None else ""
+    )
+    declared = ", ".join(
+        f"'{w.event}' -> '{w.resume_node}'" + (f" (on_timeout '{w.on_timeout}')" if w.on_timeout else "")
+        for w in spec.waits
+    ) or "none"
+    raise RunFailure(
+        "INVALID_ROUTE",
+        f"graph '{graph.graph_name}', node '{source}': router waited for {asked}, which is not a "
+        f"wait declared in its route_targets (declared waits: {declared})",
+        node=source,
+        event=event,
+    )
+
+
 def _add_wait(
     graph: CompiledGraph, snapshot: Snapshot, source: str, route: dict[str, Any], now: float
 ) -> None:
@@ -179,6 +209,7 @@ def _add_wait(
             f"graph '{g}', node '{source}': wait for '{event}' has no resume_node",
             node=source,
         )
+    _check_wait_declared(graph, source, route)
     wait_id = f"w{snapshot['next_wait_id']}"
     snapshot["next_wait_id"] += 1
     timeout = route.get("timeout")

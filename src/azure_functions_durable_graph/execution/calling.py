@@ -1,4 +1,8 @@
-"""Calling user callables: arity detection (``(state)`` or ``(state, ctx)``), sync or async."""
+"""Calling user callables, sync or async, with as many arguments as they take.
+
+Which arguments each kind is offered, and the rule for how many it gets, live in
+``graph/signatures.py`` (``build()`` checks callables against the same rule).
+"""
 
 from __future__ import annotations
 
@@ -8,26 +12,9 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..graph.signatures import arguments_taken, positional_arity
+
 SyncRunner = Callable[[Callable[[], Any]], Awaitable[Any]]
-
-
-@functools.lru_cache(maxsize=4096)
-def positional_arity(function: Callable[..., Any]) -> int:
-    """How many positional arguments ``function`` accepts (large for ``*args``)."""
-    try:
-        signature = inspect.signature(function)
-    except (TypeError, ValueError):
-        return 1
-    count = 0
-    for parameter in signature.parameters.values():
-        if parameter.kind is inspect.Parameter.VAR_POSITIONAL:
-            return 99
-        if parameter.kind in (
-            inspect.Parameter.POSITIONAL_ONLY,
-            inspect.Parameter.POSITIONAL_OR_KEYWORD,
-        ):
-            count += 1
-    return count
 
 
 @functools.lru_cache(maxsize=4096)
@@ -50,8 +37,7 @@ async def call_user(
     Sync functions run inline unless ``sync_runner`` is given (a thread pool keeps an event
     loop free) or a ``timeout`` needs them off the loop to be enforceable.
     """
-    arity = positional_arity(function)
-    bound = args[: max(1, min(arity, len(args)))]
+    bound = args[: arguments_taken(function, len(args))]
     if is_async(function):
         coroutine = function(*bound)
         return await (asyncio.wait_for(coroutine, timeout) if timeout else coroutine)

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ValidationProblem
-from .manifest import RetryPolicy
+from .manifest import GraphManifest, RetryPolicy
 from .reducers import CUSTOM, reducer_fits
 from .routing import END, RESERVED_NAMES
+from .signatures import EVENT_HANDLER, NODE, REDUCER, ROUTER, signature_problem
 from .state import is_state_model, state_reducers
 
 # Stable problem codes.
@@ -21,6 +22,7 @@ ENTRYPOINT_UNKNOWN = "ENTRYPOINT_UNKNOWN"
 NODE_DUPLICATE = "NODE_DUPLICATE"
 NODE_NAME_INVALID = "NODE_NAME_INVALID"
 HANDLER_NOT_CALLABLE = "HANDLER_NOT_CALLABLE"
+HANDLER_SIGNATURE = "HANDLER_SIGNATURE"
 TARGET_UNKNOWN = "TARGET_UNKNOWN"
 ROUTE_TARGET_UNKNOWN = "ROUTE_TARGET_UNKNOWN"
 TERMINAL_WITH_EDGES = "TERMINAL_WITH_EDGES"
@@ -43,6 +45,7 @@ PROBLEM_CODES = (
     NODE_DUPLICATE,
     NODE_NAME_INVALID,
     HANDLER_NOT_CALLABLE,
+    HANDLER_SIGNATURE,
     TARGET_UNKNOWN,
     ROUTE_TARGET_UNKNOWN,
     TERMINAL_WITH_EDGES,
@@ -144,6 +147,16 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
                     f"graph '{g}': handler of event '{event.name}' is not callable",
                 )
             )
+        elif event.handler is not None:
+            reason = signature_problem(event.handler, EVENT_HANDLER)
+            if reason is not None:
+                add(
+                    ValidationProblem(
+                        HANDLER_SIGNATURE,
+                        f"graph '{g}', event '{event.name}': {reason}",
+                        extra={"event": event.name},
+                    )
+                )
         if event.payload_model is not None and not is_state_model(event.payload_model):
             add(
                 ValidationProblem(
@@ -172,6 +185,15 @@ def _check_state_model(view: BuilderView) -> list[ValidationProblem]:
     problems = []
     for field_name, reducer in state_reducers(view.state_model).items():
         if reducer.name == CUSTOM:
+            reason = signature_problem(reducer.function, REDUCER) if reducer.function else None
+            if reason is not None:
+                problems.append(
+                    ValidationProblem(
+                        HANDLER_SIGNATURE,
+                        f"graph '{g}': field '{field_name}': {reason}",
+                        extra={"field": field_name},
+                    )
+                )
             continue
         annotation = view.state_model.model_fields[field_name].annotation
         if not reducer_fits(reducer.name, annotation):
@@ -199,8 +221,12 @@ def _check_node(g: str, node: Any, known: set[str], events: set[str]) -> list[Va
             add(SUBGRAPH_INVALID, "add_subgraph needs a GraphRegistration (the result of build())")
     elif not callable(node.handler):
         add(HANDLER_NOT_CALLABLE, f"handler {node.handler!r} is not callable")
+    elif (reason := signature_problem(node.handler, NODE)) is not None:
+        add(HANDLER_SIGNATURE, reason)
     if node.route is not None and not callable(node.route):
         add(HANDLER_NOT_CALLABLE, f"route {node.route!r} is not callable")
+    elif node.route is not None and (reason := signature_problem(node.route, ROUTER)) is not None:
+        add(HANDLER_SIGNATURE, reason)
     for target in node.next:
         if target != END and target not in known:
             add(TARGET_UNKNOWN, f"next_node '{target}' is not a node")
@@ -272,4 +298,17 @@ def _check_reachability(g: str, view: BuilderView) -> list[ValidationProblem]:
     ]
 
 
-__all__ = ["BuilderView", "PROBLEM_CODES", "validate_graph"]
+def manifest_warnings(manifest: GraphManifest) -> list[str]:
+    """What is legal but weakens checks and diagrams: routers that declare no route_targets."""
+    undeclared = [n.name for n in manifest.nodes if n.has_router and n.route_targets is None]
+    if not undeclared:
+        return []
+    names = ", ".join(f"'{name}'" for name in undeclared)
+    return [
+        f"graph '{manifest.graph_name}': router of node(s) {names} declares no route_targets, so "
+        "its edges are missing from the diagram and reachability is not checked; "
+        "pass route_targets=[...] to add_node"
+    ]
+
+
+__all__ = ["BuilderView", "PROBLEM_CODES", "manifest_warnings", "validate_graph"]

@@ -1,7 +1,8 @@
 """The web inspector: a static single-page app served beside the HTTP API.
 
 ``ui_routes(prefix)`` returns the Starlette routes: ``GET /`` serves the page (with the API
-prefix in ``<meta name="api-prefix">``) and ``/ui/...`` serves its assets from the package.
+prefix in ``<meta name="api-prefix">``), ``/ui`` and ``/ui/`` redirect to it, and ``/ui/...``
+serves its assets from the package.
 The page talks to the API only through its public HTTP routes; it needs no network access
 beyond the server itself and no build step (plain ES modules and CSS).
 """
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import Scope
@@ -68,14 +69,20 @@ def render_index(prefix: str) -> str:
 
 
 def ui_routes(prefix: str = "/api") -> list[Any]:
-    """Routes of the inspector: ``GET /`` (the page) and the ``/ui`` assets."""
+    """Routes of the inspector: ``GET /`` (the page), ``/ui`` and ``/ui/`` (redirects to it), the assets."""
     page = render_index(prefix)
 
     async def index(request: Request) -> Response:
         return Response(page, media_type="text/html; charset=utf-8", headers=SECURITY_HEADERS)
 
+    async def to_index(request: Request) -> Response:
+        # The page's asset links are relative to "/", so /ui itself sends the browser there.
+        return RedirectResponse("/", status_code=307, headers=SECURITY_HEADERS)
+
     routes: list[BaseRoute] = [
         Route("/", index, methods=["GET", "HEAD"], name="inspector"),
+        Route("/ui", to_index, methods=["GET", "HEAD"]),
+        Route("/ui/", to_index, methods=["GET", "HEAD"]),
         Mount("/ui", app=_Assets(directory=STATIC_DIR), name="ui"),
     ]
     return routes
