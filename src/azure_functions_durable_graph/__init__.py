@@ -3,6 +3,7 @@
 Importing the package pulls in neither the Azure SDK nor the local server stack.
 """
 
+from ._version import __version__
 from .graph import (
     END,
     START,
@@ -32,8 +33,6 @@ from .graph.errors import (
     TargetLoadError,
     ValidationProblem,
 )
-
-__version__ = "0.1.0"
 
 
 def __getattr__(name: str) -> object:

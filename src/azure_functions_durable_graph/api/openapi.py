@@ -12,7 +12,7 @@ import copy
 import re
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from .protocol import GraphCatalog
 from .routes import ROUTES, RouteSpec
 

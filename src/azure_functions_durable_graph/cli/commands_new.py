@@ -206,7 +206,7 @@ def hub_name_for(name: str) -> str:
 
 def package_version() -> str:
     """This package's version, for the ``>=`` floor in the project's requirements."""
-    from .. import __version__
+    from .._version import __version__
 
     version = __version__
     if not version:  # pragma: no cover - only when the module attribute is missing

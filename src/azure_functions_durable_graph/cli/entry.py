@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from typing import Protocol
 
-from .. import __version__
+from .._version import __version__
 from ..graph.errors import DurableGraphError, GraphValidationError
 from . import (
     commands_graph,
