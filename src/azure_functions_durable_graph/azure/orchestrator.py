@@ -32,6 +32,9 @@ from ..core import (
     COMPLETED,
     FAILED,
     WAITING,
+    Snapshot,
+    TaskCommand,
+    TimerRecord,
     apply_cancel,
     apply_event,
     apply_task_result,
@@ -100,8 +103,8 @@ class _Orchestration:
                 self.graph, payload["input"], run_id=context.instance_id,
                 metadata=payload.get("metadata") or {}, now=_now(context),
             )
-        self.snapshot: dict[str, Any] = snapshot
-        self.in_flight: dict[str, tuple[dict[str, Any], Any]] = {}
+        self.snapshot: Snapshot = snapshot
+        self.in_flight: dict[str, tuple[TaskCommand, Any]] = {}
         # core timer id -> (Durable timer task, the time that task fires)
         self.timers: dict[str, tuple[Any, float]] = {}
         self.inbox: Any = None
@@ -120,7 +123,7 @@ class _Orchestration:
         """
         return 2 + 2 * self.durable_tasks + self.inputs_consumed
 
-    def schedule(self, command: dict[str, Any]) -> Any:
+    def schedule(self, command: TaskCommand) -> Any:
         self.durable_tasks += 1
         if command["kind"] == "subgraph":
             child = self.graph.child(command["node"])
@@ -168,7 +171,7 @@ class _Orchestration:
             apply_task_result(self.graph, self.snapshot, task_id, result, now=now)
             self.results_applied += 1
 
-    def arm_timers(self, timers: list[dict[str, Any]]) -> None:
+    def arm_timers(self, timers: list[TimerRecord]) -> None:
         """Cancel the Durable timers the snapshot no longer has; arm the ones it has."""
         wanted = {t["id"]: float(t["fire_at"]) for t in timers}
         for timer_id in [t for t in self.timers if t not in wanted]:
@@ -188,7 +191,7 @@ class _Orchestration:
             _cancel(task)
         self.timers.clear()
 
-    def apply_fired_timers(self, timers: list[dict[str, Any]]) -> None:
+    def apply_fired_timers(self, timers: list[TimerRecord]) -> None:
         wanted = {t["id"]: float(t["fire_at"]) for t in timers}
         for timer_id, (task, step_at) in list(self.timers.items()):
             if task.is_completed:
@@ -215,7 +218,7 @@ def _cancel(timer: Any) -> None:
         timer.cancel()
 
 
-def _task_result(command: dict[str, Any], task: Any) -> dict[str, Any]:
+def _task_result(command: TaskCommand, task: Any) -> dict[str, Any]:
     """The interpreter's result record for a finished activity or sub-orchestration."""
     value = task.result
     failed = getattr(task.state, "name", "") == "FAILED" or isinstance(value, Exception)
@@ -297,7 +300,7 @@ def orchestrate(context: Any, names: dict[str, str] | None = None) -> Generator[
     return run_output(run.graph, run.snapshot, run.parent_task)
 
 
-def _at_boundary(snapshot: dict[str, Any]) -> bool:
+def _at_boundary(snapshot: Snapshot) -> bool:
     tasks = snapshot["tasks"]
     return bool(tasks) and all(t["status"] == "ready" and t["attempt"] == 1 for t in tasks)
 

@@ -114,8 +114,9 @@ def progress_status(graph: CompiledGraph, snapshot: Snapshot, results: int) -> d
     }
     if snapshot.get("cancel") is not None:
         status["cancel"] = snapshot["cancel"]
-    if snapshot.get("error"):
-        status["error"] = small_error(snapshot["error"])
+    error = snapshot.get("error")
+    if error:
+        status["error"] = small_error(error)
     return fit_custom_status(status)
 
 

@@ -16,6 +16,19 @@ from .interpreter import (
     start_run,
     task_command,
 )
+from .records import (
+    Activation,
+    InboxEvent,
+    RunEvent,
+    RunStatus,
+    TaskCommand,
+    TaskKind,
+    TaskRecord,
+    TaskResult,
+    TaskStatus,
+    TimerRecord,
+    WaitRecord,
+)
 from .snapshot import (
     CANCELLED,
     COMPLETED,
@@ -29,6 +42,17 @@ from .snapshot import (
 )
 
 __all__ = [
+    "Activation",
+    "InboxEvent",
+    "RunEvent",
+    "RunStatus",
+    "TaskCommand",
+    "TaskKind",
+    "TaskRecord",
+    "TaskResult",
+    "TaskStatus",
+    "TimerRecord",
+    "WaitRecord",
     "CANCELLED",
     "COMPLETED",
     "FAILED",

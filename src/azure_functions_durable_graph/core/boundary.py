@@ -8,9 +8,8 @@ time is an argument.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .compiled import CompiledGraph
+from .records import Activation, ErrorRecord, RunEvent, Snapshot
 from .snapshot import (
     CANCELLED,
     COMPLETED,
@@ -21,7 +20,6 @@ from .snapshot import (
     RETRY_WAIT,
     RUNNING,
     WAITING,
-    Snapshot,
 )
 from .superstep import (
     RunFailure,
@@ -33,10 +31,10 @@ from .superstep import (
     route_tasks,
 )
 
-RunEvents = list[dict[str, Any]]
+RunEvents = list[RunEvent]
 
 
-def fail_run(snapshot: Snapshot, error: dict[str, Any]) -> RunEvents:
+def fail_run(snapshot: Snapshot, error: ErrorRecord) -> RunEvents:
     """End the run as failed with ``error``; its timers and waits are dropped."""
     snapshot["status"] = FAILED
     snapshot["error"] = error
@@ -83,7 +81,7 @@ def advance(graph: CompiledGraph, snapshot: Snapshot, events: RunEvents, now: fl
 def start_superstep(
     graph: CompiledGraph,
     snapshot: Snapshot,
-    activations: list[dict[str, Any]],
+    activations: list[Activation],
     events: RunEvents,
     now: float,
 ) -> None:

@@ -17,6 +17,16 @@ from ..graph.errors import EventNotDeclaredError
 from ..graph.manifest import GraphManifest
 from .boundary import RunEvents, advance, fail_run, start_superstep
 from .compiled import CompiledGraph, compile_manifest
+from .records import (
+    ErrorRecord,
+    RunStatus,
+    Snapshot,
+    TaskCommand,
+    TaskRecord,
+    TaskResult,
+    TimerRecord,
+    WaitRecord,
+)
 from .snapshot import (
     COMPLETED,
     DONE,
@@ -25,7 +35,6 @@ from .snapshot import (
     REDUCE,
     RETRY_WAIT,
     SUBGRAPH,
-    Snapshot,
     check_snapshot,
     find_task,
     new_snapshot,
@@ -41,12 +50,12 @@ ManifestLike = GraphManifest | CompiledGraph | dict[str, Any]
 class Commands:
     """What the driver must have in flight for a run right now."""
 
-    status: str
-    tasks: list[dict[str, Any]] = field(default_factory=list)
-    timers: list[dict[str, Any]] = field(default_factory=list)
-    waits: list[dict[str, Any]] = field(default_factory=list)
+    status: RunStatus
+    tasks: list[TaskCommand] = field(default_factory=list)
+    timers: list[TimerRecord] = field(default_factory=list)
+    waits: list[WaitRecord] = field(default_factory=list)
     output: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
+    error: ErrorRecord | None = None
     compact: bool = False
 
     @property
@@ -109,10 +118,10 @@ def decide(
     )
 
 
-def task_command(graph: CompiledGraph, snapshot: Snapshot, task: dict[str, Any]) -> dict[str, Any]:
+def task_command(graph: CompiledGraph, snapshot: Snapshot, task: TaskRecord) -> TaskCommand:
     """Everything an executor needs to run ``task``; plain JSON."""
     run_id = snapshot["run_id"]
-    command: dict[str, Any] = {
+    command: TaskCommand = {
         "run_id": run_id,
         "graph": graph.graph_name,
         "graph_hash": graph.manifest.graph_hash,
@@ -125,9 +134,18 @@ def task_command(graph: CompiledGraph, snapshot: Snapshot, task: dict[str, Any])
         "metadata": snapshot["metadata"],
         "idempotency_key": f"{run_id}:{task['id']}",
     }
-    for key in ("payload", "error", "event", "resume", "base", "updates"):
-        if key in task:
-            command[key] = task[key]
+    if "payload" in task:
+        command["payload"] = task["payload"]
+    if "error" in task:
+        command["error"] = task["error"]
+    if "event" in task:
+        command["event"] = task["event"]
+    if "resume" in task:
+        command["resume"] = task["resume"]
+    if "base" in task:
+        command["base"] = task["base"]
+    if "updates" in task:
+        command["updates"] = task["updates"]
     if task["kind"] == SUBGRAPH:
         child = graph.child(task["node"])
         command["child_graph"] = child.graph_name
@@ -140,7 +158,7 @@ def task_command(graph: CompiledGraph, snapshot: Snapshot, task: dict[str, Any])
 
 
 def apply_task_result(
-    manifest: ManifestLike, snapshot: Snapshot, task_id: str, result: dict[str, Any], *, now: float
+    manifest: ManifestLike, snapshot: Snapshot, task_id: str, result: TaskResult | dict[str, Any], *, now: float
 ) -> RunEvents:
     """Record a task's result (``{"ok": true, "update", "route"}`` or ``{"ok": false, "error"}``).
 
@@ -203,7 +221,7 @@ def apply_task_result(
     return events + advance(graph, snapshot, [], now)
 
 
-def _retry_delay(graph: CompiledGraph, task: dict[str, Any], error: dict[str, Any]) -> float | None:
+def _retry_delay(graph: CompiledGraph, task: TaskRecord, error: ErrorRecord) -> float | None:
     spec = graph.nodes.get(task["node"])
     if spec is None or spec.retry is None or error.get("retryable") is False:
         return None

@@ -6,32 +6,33 @@ updates it in place; drivers persist it (local engine) or rebuild it by replay (
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final, cast
 
 from ..graph.errors import SnapshotError
+from .records import RunStatus, Snapshot, TaskKind, TaskRecord, TaskStatus
 
 SNAPSHOT_FORMAT = 1
 
 # Run statuses, in graph-level words.
-RUNNING = "running"
-WAITING = "waiting"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-FINISHED = frozenset({COMPLETED, FAILED, CANCELLED})
+RUNNING: Final = "running"
+WAITING: Final = "waiting"
+COMPLETED: Final = "completed"
+FAILED: Final = "failed"
+CANCELLED: Final = "cancelled"
+FINISHED: Final[frozenset[RunStatus]] = frozenset({COMPLETED, FAILED, CANCELLED})
 
 # Task statuses.
-READY = "ready"  # to be run (or running) by the driver
-RETRY_WAIT = "retry_wait"  # failed, a retry timer is pending
-DONE = "done"  # result recorded, waiting for the superstep boundary
+READY: Final = "ready"  # to be run (or running) by the driver
+RETRY_WAIT: Final = "retry_wait"  # failed, a retry timer is pending
+DONE: Final = "done"  # result recorded, waiting for the superstep boundary
+TASK_STATUSES: Final[frozenset[TaskStatus]] = frozenset({READY, RETRY_WAIT, DONE})
 
 # Task kinds.
-NODE = "node"
-SUBGRAPH = "subgraph"
-EVENT = "event"
-REDUCE = "reduce"
-
-Snapshot = dict[str, Any]
+NODE: Final = "node"
+SUBGRAPH: Final = "subgraph"
+EVENT: Final = "event"
+REDUCE: Final = "reduce"
+TASK_KINDS: Final[frozenset[TaskKind]] = frozenset({NODE, SUBGRAPH, EVENT, REDUCE})
 
 
 def new_snapshot(
@@ -70,7 +71,11 @@ def new_snapshot(
 
 
 def check_snapshot(snapshot: Any) -> Snapshot:
-    """Reject what is not a snapshot of a format this interpreter reads."""
+    """Reject what is not a snapshot of a format this interpreter reads.
+
+    The JSON is taken as it is (no copy, no per-key check): the format number vouches for the
+    shape, and the interpreter is the only writer of snapshots.
+    """
     if not isinstance(snapshot, dict) or "format" not in snapshot:
         raise SnapshotError("not a run snapshot (a JSON object with a 'format' key is expected)")
     if snapshot["format"] != SNAPSHOT_FORMAT:
@@ -78,7 +83,7 @@ def check_snapshot(snapshot: Any) -> Snapshot:
             f"run '{snapshot.get('run_id')}' has snapshot format {snapshot['format']}; "
             f"this version reads format {SNAPSHOT_FORMAT}"
         )
-    return snapshot
+    return cast(Snapshot, snapshot)
 
 
 def is_finished(snapshot: Snapshot) -> bool:
@@ -86,18 +91,9 @@ def is_finished(snapshot: Snapshot) -> bool:
     return snapshot["status"] in FINISHED
 
 
-def find_task(snapshot: Snapshot, task_id: str) -> dict[str, Any] | None:
+def find_task(snapshot: Snapshot, task_id: str) -> TaskRecord | None:
     """The current superstep's task with id ``task_id``, if any."""
-    for task in snapshot["tasks"]:
-        if task["id"] == task_id:
-            return dict_task(task)
-    return None
-
-
-def dict_task(task: Any) -> dict[str, Any]:
-    """Narrow a task to ``dict`` for the type checker."""
-    assert isinstance(task, dict)
-    return task
+    return next((task for task in snapshot["tasks"] if task["id"] == task_id), None)
 
 
 __all__ = [
@@ -115,6 +111,8 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "SUBGRAPH",
     "Snapshot",
+    "TASK_KINDS",
+    "TASK_STATUSES",
     "WAITING",
     "check_snapshot",
     "find_task",

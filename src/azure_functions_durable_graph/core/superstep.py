@@ -11,7 +11,8 @@ from typing import Any
 from ..graph.reducers import CUSTOM, REPLACE, apply_builtin
 from ..graph.routing import END
 from .compiled import CompiledGraph
-from .snapshot import EVENT, NODE, READY, REDUCE, SUBGRAPH, Snapshot
+from .records import Activation, InboxEvent, Snapshot, TaskKind, TaskRecord
+from .snapshot import EVENT, NODE, READY, REDUCE, SUBGRAPH
 
 _NO_VALUE = object()
 
@@ -25,7 +26,7 @@ class RunFailure(Exception):
 
 
 def apply_updates(
-    graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str, Any]]
+    graph: CompiledGraph, snapshot: Snapshot, tasks: list[TaskRecord]
 ) -> dict[str, list[Any]]:
     """Apply the built-in-reducer part of every task's update, in order.
 
@@ -75,10 +76,10 @@ def apply_updates(
 
 
 def route_tasks(
-    graph: CompiledGraph, snapshot: Snapshot, tasks: list[dict[str, Any]], now: float
-) -> list[dict[str, Any]]:
+    graph: CompiledGraph, snapshot: Snapshot, tasks: list[TaskRecord], now: float
+) -> list[Activation]:
     """Turn each finished task's route into next activations; record waits and ended branches."""
-    activations: list[dict[str, Any]] = []
+    activations: list[Activation] = []
     for task in tasks:
         if task["kind"] == EVENT:
             activations.append({"node": task["resume"]})
@@ -119,8 +120,8 @@ def route_tasks(
 
 def _node_targets(
     graph: CompiledGraph, source: str, targets: list[str], *, declared: bool, snapshot: Snapshot
-) -> list[dict[str, Any]]:
-    result = []
+) -> list[Activation]:
+    result: list[Activation] = []
     for target in targets:
         if target == END:
             # Ending a branch is always allowed: route_targets restricts nodes and waits.
@@ -236,11 +237,11 @@ def _add_wait(
         )
 
 
-def match_waits(snapshot: Snapshot) -> list[dict[str, Any]]:
+def match_waits(snapshot: Snapshot) -> list[Activation]:
     """Give each wait the oldest buffered event of its name (one event per wait, FIFO)."""
-    matched: list[dict[str, Any]] = []
+    matched: list[Activation] = []
     remaining_waits = []
-    inbox: list[dict[str, Any]] = snapshot["inbox"]
+    inbox: list[InboxEvent] = snapshot["inbox"]
     for wait in snapshot["waits"]:
         event = next((e for e in inbox if e["name"] == wait["event"]), None)
         if event is None:
@@ -255,10 +256,10 @@ def match_waits(snapshot: Snapshot) -> list[dict[str, Any]]:
 
 
 def plan_next(
-    graph: CompiledGraph, snapshot: Snapshot, activations: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    graph: CompiledGraph, snapshot: Snapshot, activations: list[Activation]
+) -> list[Activation]:
     """The activations of the next superstep: deduplicated, joins held until branches finish."""
-    frontier: list[dict[str, Any]] = []
+    frontier: list[Activation] = []
     seen: set[str] = set()
     for activation in activations + snapshot["ready"]:
         node = activation["node"]
@@ -283,22 +284,22 @@ def plan_next(
 
 
 def create_tasks(
-    graph: CompiledGraph, snapshot: Snapshot, frontier: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
+    graph: CompiledGraph, snapshot: Snapshot, frontier: list[Activation]
+) -> list[TaskRecord]:
     """Tasks of a new superstep; ids derive from (step, position, node) so replay names them alike."""
     snapshot["step"] += 1
     snapshot["steps_since_compaction"] += 1
     step = snapshot["step"]
-    tasks = []
+    tasks: list[TaskRecord] = []
     for index, activation in enumerate(frontier):
         node = activation["node"]
-        kind = (
+        kind: TaskKind = (
             EVENT
             if "event" in activation
             else (SUBGRAPH if graph.nodes[node].kind == "subgraph" else NODE)
         )
         label = f"event:{activation['event']['name']}" if kind == EVENT else node
-        task: dict[str, Any] = {
+        task: TaskRecord = {
             "id": f"{step}:{index}:{label}",
             "node": label,
             "kind": kind,
@@ -309,16 +310,17 @@ def create_tasks(
         if kind == EVENT:
             task["event"] = activation["event"]
             task["resume"] = node
-        for key in ("payload", "error"):
-            if key in activation:
-                task[key] = activation[key]
+        if "payload" in activation:
+            task["payload"] = activation["payload"]
+        if "error" in activation:
+            task["error"] = activation["error"]
         tasks.append(task)
     snapshot["tasks"] = tasks
     snapshot["last_nodes"] = [t["node"] for t in tasks]
     return tasks
 
 
-def reduce_task(snapshot: Snapshot, custom: dict[str, list[Any]]) -> dict[str, Any]:
+def reduce_task(snapshot: Snapshot, custom: dict[str, list[Any]]) -> TaskRecord:
     """A task that runs custom reducers (user code) over this superstep's updates, in order."""
     state = snapshot["state"]
     return {

@@ -6,6 +6,7 @@ Durable client. Statuses use graph-level words next to Durable's raw ``runtime_s
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,7 +75,7 @@ class RunStatus:
         }
 
 
-def status_from_snapshot(snapshot: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
+def status_from_snapshot(snapshot: Mapping[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     """Current nodes and public wait descriptions of a snapshot."""
     current = [t["node"] for t in snapshot.get("tasks", []) if t.get("status") != "done"]
     waits = [

@@ -18,6 +18,9 @@ from typing import Any, Protocol
 from ..core import (
     WAITING,
     CompiledGraph,
+    Snapshot,
+    TaskCommand,
+    TimerRecord,
     apply_cancel,
     apply_event,
     apply_task_result,
@@ -39,7 +42,7 @@ class RunHooks(Protocol):
         """A result committed earlier for ``task_id`` but perhaps not applied, or None."""
 
     async def record_result(
-        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+        self, run: ActiveRun, command: TaskCommand, result: dict[str, Any]
     ) -> None:
         """Persist a task result; called before the result is applied."""
 
@@ -55,7 +58,7 @@ class NullHooks:
         return None
 
     async def record_result(
-        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+        self, run: ActiveRun, command: TaskCommand, result: dict[str, Any]
     ) -> None:
         """Nothing to record."""
 
@@ -69,7 +72,7 @@ class ActiveRun:
 
     registration: GraphRegistration
     graph: CompiledGraph
-    snapshot: dict[str, Any]
+    snapshot: Snapshot
     inputs: deque[tuple[Any, ...]] = field(default_factory=deque)
     cancel_signal: threading.Event = field(default_factory=threading.Event)
     _wake: asyncio.Event | None = None
@@ -168,7 +171,7 @@ class RunDriver:
         run._loop = asyncio.get_running_loop()
         run._wake = asyncio.Event()
         in_flight: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        commands: dict[str, dict[str, Any]] = {}
+        commands: dict[str, TaskCommand] = {}
         helpers: list[asyncio.Future[Any]] = []
         try:
             while True:
@@ -218,9 +221,9 @@ class RunDriver:
     async def _start_tasks(
         self,
         run: ActiveRun,
-        tasks: list[dict[str, Any]],
+        tasks: list[TaskCommand],
         in_flight: dict[str, asyncio.Future[dict[str, Any]]],
-        commands: dict[str, dict[str, Any]],
+        commands: dict[str, TaskCommand],
     ) -> bool:
         for command in tasks:
             task_id = command["task_id"]
@@ -238,7 +241,7 @@ class RunDriver:
         events = apply_task_result(run.graph, run.snapshot, task_id, result, now=self.clock.now())
         await self.hooks.record_transition(run, events)
 
-    async def _fire_due_timer(self, run: ActiveRun, timers: list[dict[str, Any]]) -> bool:
+    async def _fire_due_timer(self, run: ActiveRun, timers: list[TimerRecord]) -> bool:
         now = self.clock.now()
         due = sorted(
             (t for t in timers if t["fire_at"] <= now), key=lambda t: (t["fire_at"], t["id"])
@@ -262,12 +265,12 @@ class RunDriver:
             await self.hooks.record_transition(run, events)
 
     async def _apply_result(
-        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+        self, run: ActiveRun, command: TaskCommand, result: dict[str, Any]
     ) -> None:
         await self._apply_results(run, [(command, result)])
 
     async def _apply_results(
-        self, run: ActiveRun, finished: list[tuple[dict[str, Any], dict[str, Any]]]
+        self, run: ActiveRun, finished: list[tuple[TaskCommand, dict[str, Any]]]
     ) -> None:
         """Apply the results of tasks that finished together, persisted as one transition."""
         # A cancel that arrived while the tasks ran wins: the boundary these results close
@@ -280,14 +283,14 @@ class RunDriver:
             events += apply_task_result(run.graph, run.snapshot, command["task_id"], result, now=now)
         await self.hooks.record_transition(run, events)
 
-    async def _execute(self, run: ActiveRun, command: dict[str, Any]) -> dict[str, Any]:
+    async def _execute(self, run: ActiveRun, command: TaskCommand) -> dict[str, Any]:
         if command["kind"] == "subgraph":
             return await self._run_child(run, command)
         return await execute_task(
             run.registration, command, sync_runner=self.sync_runner, cancel_signal=run.cancel_signal
         )
 
-    async def _run_child(self, run: ActiveRun, command: dict[str, Any]) -> dict[str, Any]:
+    async def _run_child(self, run: ActiveRun, command: TaskCommand) -> dict[str, Any]:
         """A subgraph node: drive a child run to its end; its final state is the update."""
         node = command["node"]
         try:

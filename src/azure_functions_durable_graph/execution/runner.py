@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from ..core import Snapshot, TaskCommand
 from ..graph.errors import DurableGraphError, EventNotDeclaredError
 from ..graph.registration import GraphRegistration
 from .clock import Clock, SystemClock
@@ -45,7 +46,7 @@ class _MemoryHooks:
         return None
 
     async def record_result(
-        self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]
+        self, run: ActiveRun, command: TaskCommand, result: dict[str, Any]
     ) -> None:
         return None
 
@@ -85,7 +86,7 @@ class RunResult:
     steps: list[StepRecord]
     error: dict[str, Any] | None
     waiting_for: list[dict[str, Any]]
-    snapshot: dict[str, Any]
+    snapshot: Snapshot
     registration: GraphRegistration = field(repr=False)
     clock: Clock = field(repr=False, default_factory=SystemClock)
 

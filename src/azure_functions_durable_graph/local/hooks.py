@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core import build_output
+from ..core import TaskCommand, build_output
 from ..execution.driver import ActiveRun
 from .store.base import ResultRow, RunRecord, RunStore, Transition
 
@@ -37,7 +37,7 @@ class StoreHooks:
             return None
         return self.store.get_task_result(run.run_id, task_id, task["attempt"])
 
-    async def record_result(self, run: ActiveRun, command: dict[str, Any], result: dict[str, Any]) -> None:
+    async def record_result(self, run: ActiveRun, command: TaskCommand, result: dict[str, Any]) -> None:
         """Hold the result; it is committed with the transition that applies it, atomically.
 
         One transaction for result + new snapshot is stronger than "committed before applied":

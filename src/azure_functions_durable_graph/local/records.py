@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from ..core import FINISHED
 from ..execution.backend import RunStatus, status_from_snapshot
@@ -76,14 +77,14 @@ def new_instance_id(now: float) -> str:
 
 
 def new_run_record(
-    registration: GraphRegistration, snapshot: dict[str, Any], state: dict[str, Any],
+    registration: GraphRegistration, snapshot: Mapping[str, Any], state: dict[str, Any],
     metadata: dict[str, Any] | None, now: float,
 ) -> RunRecord:
     """The row of a run just started from ``snapshot``."""
     return RunRecord(
         instance_id=str(snapshot["run_id"]), graph_name=registration.graph_name,
         graph_version=registration.version, graph_hash=registration.graph_hash,
-        status=snapshot["status"], snapshot=snapshot, input=state, metadata=dict(metadata or {}),
+        status=snapshot["status"], snapshot=cast(dict[str, Any], snapshot), input=state, metadata=dict(metadata or {}),
         created_at=now, updated_at=now,
     )  # fmt: skip
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..core import CompiledGraph, compile_manifest
+from ..core import CompiledGraph, check_snapshot, compile_manifest
 from ..execution.driver import ActiveRun
 from ..graph.errors import GraphNotFoundError
 from ..graph.manifest import GraphManifest
@@ -60,7 +60,7 @@ class GraphRegistry:
         """A stored run ready to drive: its manifest's topology, the code registered for it."""
         graph = self.compiled_for(record, store)
         registration = self._by_hash.get(record.graph_hash) or self.get(record.graph_name)
-        return ActiveRun(registration, graph, record.snapshot)
+        return ActiveRun(registration, graph, check_snapshot(record.snapshot))
 
     @property
     def graph_names(self) -> list[str]:

@@ -9,7 +9,7 @@ synchronous and is one short transaction. Times are epoch seconds given by the c
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any, TypeVar
@@ -116,14 +116,14 @@ class ResultRow:
 class Transition:
     """Everything one interpreter transition writes: committed together by ``commit_transition``."""
 
-    snapshot: dict[str, Any]
+    snapshot: Mapping[str, Any]
     status: str
     updated_at: float
     output: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     events: Sequence[dict[str, Any]] = ()
     results: Sequence[ResultRow] = ()
-    timers: Sequence[dict[str, Any]] | None = None  # None: unchanged
+    timers: Sequence[Mapping[str, Any]] | None = None  # None: unchanged
     delivered: Sequence[str] = ()
 
 
@@ -164,7 +164,7 @@ class RunStore(ABC):
     def save_snapshot(
         self,
         instance_id: str,
-        snapshot: dict[str, Any],
+        snapshot: Mapping[str, Any],
         *,
         status: str,
         updated_at: float,
@@ -245,7 +245,7 @@ class RunStore(ABC):
 
     # -- timers ----------------------------------------------------------------------------
     @abstractmethod
-    def upsert_timers(self, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
+    def upsert_timers(self, instance_id: str, timers: Sequence[Mapping[str, Any]]) -> None:
         """Replace the run's timers with ``timers`` (each with ``id``, ``fire_at``, ``kind``)."""
 
     @abstractmethod

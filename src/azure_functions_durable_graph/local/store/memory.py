@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ...graph.errors import StoreError
@@ -108,7 +108,7 @@ class MemoryRunStore(MemoryQueries, RunStore):
     def save_snapshot(
         self,
         instance_id: str,
-        snapshot: dict[str, Any],
+        snapshot: Mapping[str, Any],
         *,
         status: str,
         updated_at: float,
@@ -238,7 +238,7 @@ class MemoryRunStore(MemoryQueries, RunStore):
                     event.delivered_at = when
 
     # -- timers ----------------------------------------------------------------------------
-    def upsert_timers(self, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
+    def upsert_timers(self, instance_id: str, timers: Sequence[Mapping[str, Any]]) -> None:
         """Replace the run's timers with ``timers`` (each with ``id``, ``fire_at``, ``kind``)."""
         rows = {str(t["id"]): (float(t["fire_at"]), str(t.get("kind", ""))) for t in timers}
         with self._lock:

@@ -5,7 +5,7 @@ Not part of the public API: the interface and its records are in :mod:`.base`.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pydantic_core
@@ -73,7 +73,7 @@ def keep_threshold(steps: Iterable[int], keep_last: int | None) -> float | None:
     return float(distinct[keep_last - 1])
 
 
-def step_of(snapshot: dict[str, Any]) -> int:
+def step_of(snapshot: Mapping[str, Any]) -> int:
     """The snapshot's superstep number (0 when it has none)."""
     step = snapshot.get("step", 0)
     return step if isinstance(step, int) and not isinstance(step, bool) else 0

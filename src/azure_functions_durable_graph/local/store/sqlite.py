@@ -10,7 +10,7 @@ from __future__ import annotations
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
     def save_snapshot(
         self,
         instance_id: str,
-        snapshot: dict[str, Any],
+        snapshot: Mapping[str, Any],
         *,
         status: str,
         updated_at: float,
@@ -302,14 +302,14 @@ class SqliteRunStore(SqliteQueries, RunStore):
         )
 
     # -- timers ----------------------------------------------------------------------------
-    def upsert_timers(self, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
+    def upsert_timers(self, instance_id: str, timers: Sequence[Mapping[str, Any]]) -> None:
         """Replace the run's timers with ``timers`` (each with ``id``, ``fire_at``, ``kind``)."""
         with self._write() as conn:
             self._require_run(conn, instance_id)
             self._set_timers_in(conn, instance_id, timers)
 
     @staticmethod
-    def _set_timers_in(conn: sqlite3.Connection, instance_id: str, timers: Sequence[dict[str, Any]]) -> None:
+    def _set_timers_in(conn: sqlite3.Connection, instance_id: str, timers: Sequence[Mapping[str, Any]]) -> None:
         rows = [
             (instance_id, str(t["id"]), float(t["fire_at"]), str(t.get("kind", ""))) for t in timers
         ]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ...graph.errors import StoreError
@@ -136,7 +136,7 @@ class RunRowWriter:
             self._pending = []
 
     def write_step(
-        self, conn: sqlite3.Connection, instance_id: str, snapshot: dict[str, Any], *,
+        self, conn: sqlite3.Connection, instance_id: str, snapshot: Mapping[str, Any], *,
         status: str, updated_at: float, output: dict[str, Any] | None,
         error: dict[str, Any] | None, events: Sequence[dict[str, Any]],
     ) -> tuple[int, int]:
