@@ -7,12 +7,13 @@ and never a traceback in a response.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
@@ -20,6 +21,10 @@ from ..graph.errors import DurableGraphError
 from .dispatch import DEFAULT_MAX_BODY, BodyTooLarge, api_operations, call_operation
 from .protocol import ApiRequest, ApiResponse, GraphCatalog, error_response
 from .routes import ROUTES, RouteSpec
+
+logger = logging.getLogger(__name__)
+# The key may also come as x-functions-key; Bearer is the scheme a 401 can name.
+AUTH_CHALLENGE = 'Bearer realm="durable-graph"'
 
 
 class Unauthorized(DurableGraphError):
@@ -64,7 +69,15 @@ def _endpoint(spec: RouteSpec, handler: Callable[[ApiRequest], Awaitable[ApiResp
                 _check_key(request, api_key)
             body = await _read_body(request, max_body) if spec.method in ("POST", "PUT", "PATCH") else b""
         except DurableGraphError as exc:
-            return _json(error_response(exc))
+            refused = error_response(exc)
+            if isinstance(exc, Unauthorized):  # RFC 9110: a 401 names the scheme it accepts
+                refused.headers["WWW-Authenticate"] = AUTH_CHALLENGE
+            return _json(refused)
+        except ClientDisconnect:
+            # The body stopped arriving (client gone, or the server's read deadline): nobody is
+            # left to answer, and it is the client's doing, so one line and no traceback.
+            logger.info("request body of %s %s ended early", request.method, request.url.path)
+            return Response(status_code=400)
         api_request = ApiRequest(
             method=request.method, path_params=dict(request.path_params),
             query=dict(request.query_params), headers={k.lower(): v for k, v in request.headers.items()},

@@ -27,23 +27,29 @@ def build_local_app(
     """A Starlette app whose lifespan opens a LocalEngine with ``registrations`` and closes it.
 
     It serves the API under ``prefix`` (with its JSON index at ``{prefix}/``) and the inspector at ``/``.
+    The store of an engine made here (from ``db``) is closed at shutdown, so SQLite checkpoints
+    its WAL into the file and removes ``-wal``/``-shm``; a later start opens it again. An
+    ``engine`` passed in stays open: its store is the caller's to close.
     """
     from ..local.engine import LocalEngine
 
+    owned = engine is None
     local = engine or LocalEngine(db)
     for registration in registrations:
         local.register(registration)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        reopen = getattr(local.store, "reopen", None)
+        if owned and reopen is not None:
+            reopen()  # closed by the previous shutdown when this app is served again
         await local.open()
         app.state.engine = local
         try:
             yield
         finally:
-            # Runs stay stored and resume on the next start; the store stays usable so the
-            # same app object can be served again (tests, reloads).
-            await local.close(close_store=False)
+            # Runs stay stored and resume on the next start.
+            await local.close(close_store=owned)
 
     app = create_app(local, local, prefix=prefix, api_key=api_key, max_body=max_body, lifespan=lifespan)
     # GET {prefix}/ answers with the API's index (the URL ``serve`` prints as the API).

@@ -52,7 +52,7 @@ def _with_engine(args: argparse.Namespace, target: str | None,
     registrations = valid_registrations(target) if needs_graphs else []
 
     async def main() -> int:
-        engine = LocalEngine(db_path(args))
+        engine = LocalEngine(_read_only_store(args) if action in (_list, _show) else db_path(args))
         for registration in registrations:
             engine.register(registration)
         try:
@@ -61,6 +61,17 @@ def _with_engine(args: argparse.Namespace, target: str | None,
             engine.store.close()
 
     return asyncio.run(main())
+
+
+def _read_only_store(args: argparse.Namespace) -> Any:
+    """The store of a command that only reads: SQLite ``mode=ro``, so a read-only file serves.
+
+    A missing file has no runs; it is not created.
+    """
+    from ..local.store import MemoryRunStore, SqliteRunStore
+
+    path = db_path(args)
+    return SqliteRunStore(path, read_only=True) if path.exists() else MemoryRunStore()
 
 
 async def _list(engine: Any, args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from .engine_session import add_db_argument, db_path
 
 # Open streams (SSE followers of waiting runs) get this long to end before shutdown goes on.
 GRACEFUL_SECONDS = 3
+EXIT_NOT_STARTED = 2  # the server could not start (docs/cli.md, exit codes)
 ENGINES = ("local", "durable-emulator")
 
 
@@ -35,6 +36,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="require this key (x-functions-key or Bearer); default: $DURABLE_GRAPH_API_KEY")
     parser.add_argument("--prefix", default="/api", help="route prefix (default /api)")
     parser.add_argument("--reload", action="store_true", help="restart when files in TARGET's folder change")
+    parser.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                        help="close a connection whose request line and headers take longer (default 10)")
+    parser.add_argument("--body-timeout", type=_seconds, default=30.0, metavar="SECONDS",
+                        help="answer 408 and close when a request body takes longer (default 30)")
     parser.add_argument(
         "--engine", choices=ENGINES, default="local",
         help="local: the embedded SQLite engine (default); durable-emulator: the generated Azure "
@@ -45,8 +50,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
-    import uvicorn
-
+    from ..api.deadlines import deadline_protocol
     from ..api.server import ENV_API_KEY, ENV_DB, ENV_PREFIX, ENV_TARGET, build_local_app
 
     api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
@@ -59,9 +63,13 @@ def run(args: argparse.Namespace) -> int:
         print_warning(f"binding to {args.host} without an API key: anyone who can reach it can run graphs")
     if args.engine == "durable-emulator":
         return _serve_on_emulator(args, registrations)
+    _check_database(db_path(args))  # in one line, before uvicorn would print a traceback
     names = [g.graph_name for g in discovery.graphs if g.registration is not None]
     print("\n".join(local_banner(f"http://{args.host}:{args.port}", args.prefix, names, db_path(args))))
     sys.stdout.flush()
+    options = {"host": args.host, "port": args.port, "log_level": "warning",
+               "timeout_graceful_shutdown": GRACEFUL_SECONDS,
+               "http": deadline_protocol(args.header_timeout, args.body_timeout)}
     if args.reload:
         os.environ[ENV_TARGET] = str(Path(discovery.target).resolve()) if Path(discovery.target).exists() else discovery.target
         os.environ[ENV_DB] = str(db_path(args))
@@ -69,14 +77,43 @@ def run(args: argparse.Namespace) -> int:
         if api_key:
             os.environ[ENV_API_KEY] = api_key
         folder = Path(discovery.target).resolve().parent if Path(discovery.target).exists() else Path.cwd()
-        uvicorn.run("azure_functions_durable_graph.api.server:app_from_environment", factory=True,
-                    host=args.host, port=args.port, reload=True, reload_dirs=[str(folder)], log_level="warning",
-                    timeout_graceful_shutdown=GRACEFUL_SECONDS)
-        return 0
+        return _run_uvicorn("azure_functions_durable_graph.api.server:app_from_environment", factory=True,
+                            reload=True, reload_dirs=[str(folder)], **options)
     app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning",
-                timeout_graceful_shutdown=GRACEFUL_SECONDS)
+    return _run_uvicorn(app, **options)
+
+
+def _run_uvicorn(app: Any, **options: Any) -> int:
+    """Serve; when uvicorn cannot start (the port is taken) it has logged one line: exit 2."""
+    import uvicorn
+
+    try:
+        uvicorn.run(app, **options)
+    except SystemExit as exc:
+        if exc.code not in (0, None):
+            return EXIT_NOT_STARTED
     return 0
+
+
+def _check_database(db: Path) -> None:
+    """Refuse, as a one-line StoreError, a file that is not this engine's or is in use."""
+    from ..local.ownership import EngineLock
+    from ..local.store.sqlite import SqliteRunStore
+
+    SqliteRunStore(db).close()
+    lock = EngineLock(db)
+    lock.acquire()  # STORE_IN_USE while another engine (serve, run, ...) has the file
+    lock.release()
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' is not a number of seconds") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"'{text}' must be a positive number of seconds")
+    return value
 
 
 def _serve_on_emulator(args: argparse.Namespace, registrations: list[Any]) -> int:

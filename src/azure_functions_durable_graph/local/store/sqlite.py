@@ -25,6 +25,7 @@ from .base import (
     Transition,
 )
 from .migrations import BUSY_TIMEOUT_S, open_database
+from .read_only import open_read_only
 from .rows import (
     RUN_COLUMNS,
     check_limit,
@@ -53,19 +54,33 @@ _INSERT_RUN = (
 class SqliteRunStore(SqliteQueries, RunStore):
     """A :class:`RunStore` in a SQLite file (``":memory:"`` keeps it in memory)."""
 
-    def __init__(self, path: str | Path = DEFAULT_PATH) -> None:
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False) -> None:
         self.path: Path | str = path if str(path) == ":memory:" else Path(path)
+        #: Opened with SQLite ``mode=ro`` (an existing file, nothing created): writes fail.
+        self.read_only = read_only and isinstance(self.path, Path)
         self._lock = threading.RLock()
-        conn, version = open_database(self.path)
-        # Checkpoints run from the engine's timer loop on a connection of their own, so a
-        # step's commit never pays for one; the large auto-checkpoint is only a safety net.
-        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTO_CHECKPOINT_PAGES}")
+        conn, version = self._open_connection()
         self._conn: sqlite3.Connection | None = conn
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
         self._rows = RunRowWriter()
         #: The schema version of the open database.
         self.schema_version: int = version
+
+    def _open_connection(self) -> tuple[sqlite3.Connection, int]:
+        if self.read_only and isinstance(self.path, Path):
+            return open_read_only(self.path)
+        conn, version = open_database(self.path)
+        # Checkpoints run from the engine's timer loop on a connection of their own, so a
+        # step's commit never pays for one; the large auto-checkpoint is only a safety net.
+        conn.execute(f"PRAGMA wal_autocheckpoint = {AUTO_CHECKPOINT_PAGES}")
+        return conn, version
+
+    def reopen(self) -> None:
+        """Open the file again after :meth:`close` (a server started again); no-op while open."""
+        with self._lock:
+            if self._conn is None:
+                self._conn, self.schema_version = self._open_connection()
 
     def __repr__(self) -> str:
         return f"SqliteRunStore({str(self.path)!r})"
@@ -359,7 +374,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
     # -- lifecycle -------------------------------------------------------------------------
     def checkpoint(self) -> None:
         """A passive WAL checkpoint on a separate connection (writers are not blocked)."""
-        if str(self.path) == ":memory:" or self._conn is None:
+        if str(self.path) == ":memory:" or self._conn is None or self.read_only:
             return
         with self._checkpoint_lock:
             try:
