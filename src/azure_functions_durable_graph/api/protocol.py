@@ -8,10 +8,12 @@ no Starlette or Azure types.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from ..execution.json_limits import MAX_JSON_DEPTH
 from ..graph.errors import DurableGraphError, InvalidInputError
 from ..graph.registration import GraphRegistration
 
@@ -32,17 +34,26 @@ class ApiRequest:
         if not self.body.strip():
             return empty
         try:
-            value = json.loads(self.body, parse_constant=_reject_constant)
+            value = json.loads(self.body, parse_constant=_reject_constant, parse_float=_finite_float)
             # Lone surrogates parse but cannot be stored or sent back as UTF-8.
             json.dumps(value, ensure_ascii=False).encode("utf-8")
         except (UnicodeError, ValueError, RecursionError) as exc:
-            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            reason = (f"nested more than {MAX_JSON_DEPTH} levels deep (the limit for JSON values)"
+                      if isinstance(exc, RecursionError) else str(exc))
             raise InvalidInputError(f"request body is not valid JSON: {reason}", code="INVALID_JSON") from None
         return value
 
 
 def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value (RFC 8259)")
+
+
+def _finite_float(text: str) -> float:
+    # 1e400 parses to infinity, which no JSON writer can give back (it was stored as null).
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"the number {text[:40]} is out of range (it overflows to infinity)")
+    return value
 
 
 @dataclass

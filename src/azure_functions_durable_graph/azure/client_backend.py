@@ -22,6 +22,7 @@ from ..execution.cursors import decode_cursor, encode_cursor
 from ..execution.driver import new_state
 from ..execution.executor import to_json, validate_event_payload
 from ..execution.instance_ids import check_instance_id, is_valid_instance_id
+from ..execution.json_limits import check_event_json, check_start_json
 from ..graph.errors import (
     EventNotDeclaredError,
     GraphNotFoundError,
@@ -199,6 +200,7 @@ class DurableClientBackend(DurableProgress):
         """Validate the input, then start the orchestration (idempotent for the same id and input)."""
         registration = self.owner.get(graph, version)
         check_instance_id(instance_id, graph=graph)
+        check_start_json(graph, input, metadata)  # every engine's one rule, before anything is stored
         state = new_state(registration, input)
         instance_id = instance_id or uuid.uuid4().hex
         existing = await self._find(instance_id)
@@ -264,6 +266,7 @@ class DurableClientBackend(DurableProgress):
             )
         _refuse_finished(status, f"send event '{event_name}'")
         registration = self._code_for(instance_id, status)
+        check_event_json(status.graph_name, event_name, payload)
         value = to_json(validate_event_payload(registration, event_name, payload))
         event_id = event_id or uuid.uuid4().hex
         await self._acting(instance_id, f"send event '{event_name}'", self.client.raise_event(

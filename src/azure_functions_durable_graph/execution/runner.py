@@ -21,6 +21,7 @@ from ..graph.registration import GraphRegistration
 from .clock import Clock, SystemClock
 from .driver import ActiveRun, RunDriver, new_state
 from .executor import validate_event_payload
+from .json_limits import check_event_json, check_start_json
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ async def ainvoke(
         snapshot = json.loads(json.dumps(resume.snapshot))
         run = ActiveRun(registration, compile_manifest(registration.manifest), snapshot)
     else:
+        check_start_json(registration.graph_name, input, metadata)
         state = new_state(registration, input)
         run, _ = driver.start(
             registration, state, run_id=run_id or uuid.uuid4().hex, metadata=metadata
@@ -191,6 +193,7 @@ def _post_checked(run: ActiveRun, name: str, payload: Any) -> None:
             f"graph '{run.graph.graph_name}' does not declare event '{name}' (run '{run.run_id}')",
             details={"graph": run.graph.graph_name, "event": name},
         )
+    check_event_json(run.graph.graph_name, name, payload)
     validate_event_payload(run.registration, name, payload)
     run.post_event(name, payload)
 

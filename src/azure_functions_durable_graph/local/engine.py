@@ -22,11 +22,13 @@ from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver, new_state
 from ..execution.executor import validate_event_payload
 from ..execution.instance_ids import check_instance_id
+from ..execution.json_limits import check_event_json, check_start_json
 from ..graph.errors import (
     EventNotDeclaredError,
     GraphNotFoundError,
     HandlerNotFoundError,
     RunConflictError,
+    StoreError,
 )
 from ..graph.registration import GraphRegistration
 from .hooks import ProgressListener, StoreHooks
@@ -141,17 +143,24 @@ class LocalEngine:
         if not self._running:
             return
         for instance_id in self.store.unfinished_runs():
-            record = self.store.get_run(instance_id)
-            if graph_name is not None and record.graph_name != graph_name:
-                continue
-            if not self._can_drive(instance_id, record):
-                continue  # resumed when its graph is registered
-            if record.status == "running" or self.store.pending_events(instance_id):
-                self._schedule(instance_id, recovering=True)
+            try:
+                record = self.store.get_run(instance_id)
+                if graph_name is not None and record.graph_name != graph_name:
+                    continue
+                if not self._can_drive(instance_id, record):
+                    continue  # resumed when its graph is registered
+                if record.status == "running" or self.store.pending_events(instance_id):
+                    self._schedule(instance_id, recovering=True)
+            except StoreError as exc:
+                # One row that cannot be decoded must not stop the engine (or serve) starting.
+                logger.warning("run '%s' not resumed: %s", instance_id, exc.message)
 
     def _can_drive(self, instance_id: str, record: RunRecord | None = None) -> bool:
         """Whether this engine has the code for the run (its graph is registered)."""
-        record = record or self.store.find_run(instance_id)
+        try:
+            record = record or self.store.find_run(instance_id)
+        except StoreError:  # a row that cannot be decoded cannot be driven (and must not stop others)
+            return False
         if record is None:
             return False
         return self._graphs.code_for(record.graph_hash, record.graph_name) is not None
@@ -173,6 +182,7 @@ class LocalEngine:
         """Validate ``input`` and start a run; the same id with the same input is idempotent."""
         registration = self.registration(graph, version)
         check_instance_id(instance_id, graph=graph)
+        check_start_json(graph, input, metadata)  # every engine's one rule, before anything is stored
         state = new_state(registration, input)
         # A generated id is new by construction: only a caller's id needs the idempotency check.
         existing = None if instance_id is None else self.store.find_run(instance_id)
@@ -223,6 +233,7 @@ class LocalEngine:
                 "register it before sending events",
                 details={"graph": record.graph_name},
             )
+        check_event_json(record.graph_name, event_name, payload)
         validate_event_payload(registration, event_name, payload)
         event_id = self.store.enqueue_event(instance_id, event_name, payload, event_id=event_id,
                                             created_at=self.clock.now())

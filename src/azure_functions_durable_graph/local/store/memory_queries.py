@@ -18,6 +18,7 @@ from .rows import (
     check_limit,
     conflict,
     keep_threshold,
+    listed_run_record,
     run_record,
     status_filter,
 )
@@ -100,7 +101,7 @@ class MemoryQueries:
                 ):
                     chosen.append((key, run))
             chosen.sort(key=lambda item: item[0], reverse=True)
-            records = [run.record() for _key, run in chosen[:limit]]
+            records = [listed_run_record(run.columns) for _key, run in chosen[:limit]]
         more = len(chosen) > limit
         last = records[-1] if records else None
         next_cursor = encode_cursor(last.created_at, last.instance_id) if more and last else None

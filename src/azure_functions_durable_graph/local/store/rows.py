@@ -5,6 +5,8 @@ Not part of the public API: the interface and its records are in :mod:`.base`.
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -12,6 +14,8 @@ import pydantic_core
 
 from ...graph.errors import InvalidInputError, RunConflictError, RunNotFoundError, StoreError
 from .base import RunRecord
+
+logger = logging.getLogger(__name__)
 
 
 def dump_json(value: Any, what: str) -> str:
@@ -29,9 +33,24 @@ def dump_json(value: Any, what: str) -> str:
         raise StoreError(f"{what} is not JSON-serializable: {exc}") from None
 
 
-def load_json(text: str | None) -> Any:
-    """The value of stored JSON text (None stays None); pydantic-core's parser, as for writing."""
-    return None if text is None else pydantic_core.from_json(text)
+def load_json(text: str | None, what: str = "stored JSON") -> Any:
+    """The value of stored JSON text (None stays None); StoreError naming ``what`` if it cannot be.
+
+    pydantic-core's parser, as for writing; it stops at about 200 nested levels, which its
+    writer (255 levels) and earlier releases (which took any depth) could exceed, so a value it
+    refuses is read again with ``json``, which reads far deeper rows such as those.
+    """
+    if text is None:
+        return None
+    try:
+        return pydantic_core.from_json(text)
+    except (ValueError, TypeError):
+        pass
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError, TypeError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)[:200]
+        raise StoreError(f"{what} cannot be decoded: {reason}") from None
 
 
 def status_filter(status: str | Sequence[str] | None) -> list[str] | None:
@@ -103,16 +122,43 @@ def run_columns(run: RunRecord) -> dict[str, Any]:
 
 
 def run_record(row: Any) -> RunRecord:
-    """The :class:`RunRecord` of a row made by :func:`run_columns` (any ``row[name]`` mapping)."""
+    """The :class:`RunRecord` of a row made by :func:`run_columns` (any ``row[name]`` mapping).
+
+    StoreError naming the run and the column when a JSON column cannot be decoded.
+    """
+    what = f"run '{row['instance_id']}'"
     return RunRecord(
         instance_id=str(row["instance_id"]), graph_name=str(row["graph_name"]),
         graph_version=str(row["graph_version"]), graph_hash=str(row["graph_hash"]),
-        status=str(row["status"]), snapshot=load_json(row["snapshot"]),
-        input=load_json(row["input"]), metadata=load_json(row["metadata"]),
+        status=str(row["status"]), snapshot=load_json(row["snapshot"], f"{what} snapshot"),
+        input=load_json(row["input"], f"{what} input"),
+        metadata=load_json(row["metadata"], f"{what} metadata"),
         created_at=float(row["created_at"]), updated_at=float(row["updated_at"]),
-        error=load_json(row["error"]), output=load_json(row["output"]),
+        error=load_json(row["error"], f"{what} error"),
+        output=load_json(row["output"], f"{what} output"),
         parent_id=row["parent_id"],
     )  # fmt: skip
+
+
+def listed_run_record(row: Any) -> RunRecord:
+    """A row as a listing shows it: a row that cannot be decoded is still listed, marked.
+
+    One damaged row must not hide every other run (nor stop a list, the CLI or the server):
+    it is listed with its stored scalars (id, graph, status, times), empty JSON fields, and an
+    ``error`` with the code ``STORE_ERROR`` saying which column of the run could not be read.
+    Reading that run on its own (``get_run``) still raises the StoreError.
+    """
+    try:
+        return run_record(row)
+    except StoreError as exc:
+        logger.warning("listing a run whose row cannot be decoded: %s", exc.message)
+        return RunRecord(
+            instance_id=str(row["instance_id"]), graph_name=str(row["graph_name"]),
+            graph_version=str(row["graph_version"]), graph_hash=str(row["graph_hash"]),
+            status=str(row["status"]), snapshot={}, input={}, metadata={},
+            created_at=float(row["created_at"]), updated_at=float(row["updated_at"]),
+            error={"code": exc.code, "message": exc.message}, output=None, parent_id=row["parent_id"],
+        )  # fmt: skip
 
 
 def not_found(instance_id: str) -> RunNotFoundError:

@@ -19,7 +19,7 @@ from .rows import (
     check_keep_last,
     check_limit,
     conflict,
-    run_record,
+    listed_run_record,
     status_filter,
 )
 from .sqlite_runs import SEQ_LIMIT
@@ -89,7 +89,7 @@ class SqliteQueries:
             "ORDER BY created_at DESC, instance_id DESC LIMIT ?",
             [*params, limit + 1],
         )
-        records = [run_record(r) for r in rows[:limit]]
+        records = [listed_run_record(r) for r in rows[:limit]]
         if len(rows) <= limit:
             return records, None
         return records, encode_cursor(records[-1].created_at, records[-1].instance_id)
