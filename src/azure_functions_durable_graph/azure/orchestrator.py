@@ -31,6 +31,7 @@ from typing import Any
 from ..core import (
     COMPLETED,
     FAILED,
+    READY,
     WAITING,
     Snapshot,
     TaskCommand,
@@ -302,7 +303,7 @@ def orchestrate(context: Any, names: dict[str, str] | None = None) -> Generator[
 
 def _at_boundary(snapshot: Snapshot) -> bool:
     tasks = snapshot["tasks"]
-    return bool(tasks) and all(t["status"] == "ready" and t["attempt"] == 1 for t in tasks)
+    return bool(tasks) and all(t["status"] == READY and t["attempt"] == 1 for t in tasks)
 
 
 __all__ = ["EVENT_RAISED", "RunFailedError", "orchestrate"]

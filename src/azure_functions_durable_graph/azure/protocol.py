@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from ..core import CompiledGraph, Snapshot, build_output, compile_manifest
+from ..core import COMPLETED, CompiledGraph, Snapshot, build_output, compile_manifest
 from ..execution.backend import status_from_snapshot
 from ..graph.manifest import GraphManifest
 
@@ -200,7 +200,7 @@ def _cut_texts(value: Any, longest: int) -> Any:
 def run_output(graph: CompiledGraph, snapshot: Snapshot, parent_task: dict[str, Any] | None) -> dict[str, Any]:
     """The orchestration output of a completed or cancelled run."""
     output: dict[str, Any] = {"status": snapshot["status"]}
-    if snapshot["status"] == "completed":
+    if snapshot["status"] == COMPLETED:
         output.update(build_output(graph, snapshot))
     if parent_task is not None:
         output["parent_task"] = parent_task

@@ -17,7 +17,6 @@ RunStatus = Literal["running", "waiting", "completed", "failed", "cancelled"]
 TaskStatus = Literal["ready", "retry_wait", "done"]
 TaskKind = Literal["node", "subgraph", "event", "reduce"]
 TimerKind = Literal["retry", "wait_timeout"]
-RouteActionName = Literal["default", "next", "complete", "send", "wait_for_event"]
 
 JsonObject = dict[str, Any]
 """A JSON object whose keys the interpreter does not inspect (state, metadata, payloads)."""
@@ -186,7 +185,6 @@ __all__ = [
     "ErrorRecord",
     "InboxEvent",
     "JsonObject",
-    "RouteActionName",
     "RunEvent",
     "RunStatus",
     "Snapshot",

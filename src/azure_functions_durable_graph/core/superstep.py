@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..graph.reducers import CUSTOM, REPLACE, apply_builtin
-from ..graph.routing import END
+from ..graph.routing import END, RouteAction
 from .compiled import CompiledGraph
 from .records import Activation, InboxEvent, Snapshot, TaskKind, TaskRecord
 from .snapshot import EVENT, NODE, READY, REDUCE, SUBGRAPH
@@ -85,29 +85,30 @@ def route_tasks(
             activations.append({"node": task["resume"]})
             continue
         spec = graph.nodes[task["node"]]
-        route: dict[str, Any] = task["result"].get("route") or {"action": "default"}
-        action = route.get("action", "default")
+        route: dict[str, Any] = task["result"].get("route") or {"action": RouteAction.DEFAULT}
+        # RouteAction is a str enum: it equals the action's JSON text.
+        action = route.get("action", RouteAction.DEFAULT)
         if task.get("error_route"):
             activations.append({"node": task["error_route"], "error": task["error"]})
-        elif spec.terminal or action == "complete":
+        elif spec.terminal or action == RouteAction.COMPLETE:
             snapshot["final_nodes"].append(spec.name)
-        elif action == "default":
+        elif action == RouteAction.DEFAULT:
             if spec.next:
                 activations.extend(
                     _node_targets(graph, spec.name, spec.next, declared=False, snapshot=snapshot)
                 )
             else:
                 snapshot["final_nodes"].append(spec.name)
-        elif action == "next":
+        elif action == RouteAction.NEXT:
             targets = route.get("targets") or []
             activations.extend(
                 _node_targets(graph, spec.name, targets, declared=True, snapshot=snapshot)
             )
-        elif action == "send":
+        elif action == RouteAction.SEND:
             for send in route.get("sends") or []:
                 _check_target(graph, spec.name, send["node"], declared=True)
                 activations.append({"node": send["node"], "payload": send.get("payload") or {}})
-        elif action == "wait_for_event":
+        elif action == RouteAction.WAIT_FOR_EVENT:
             _add_wait(graph, snapshot, spec.name, route, now)
         else:
             raise RunFailure(

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..core import (
+    COMPLETED,
     WAITING,
     CompiledGraph,
     Snapshot,
@@ -66,6 +67,26 @@ class NullHooks:
         """Nothing to record."""
 
 
+@dataclass(frozen=True, slots=True)
+class EventInput:
+    """An external event queued for the driver (payload already in JSON mode)."""
+
+    name: str
+    payload: Any
+    event_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelInput:
+    """A graceful cancel request queued for the driver."""
+
+    reason: str | None
+
+
+RunInput = EventInput | CancelInput
+"""What callers queue on an :class:`ActiveRun`, applied in arrival order."""
+
+
 @dataclass
 class ActiveRun:
     """A run being driven: its manifest (which travels with it), snapshot and inbound inputs."""
@@ -73,7 +94,7 @@ class ActiveRun:
     registration: GraphRegistration
     graph: CompiledGraph
     snapshot: Snapshot
-    inputs: deque[tuple[Any, ...]] = field(default_factory=deque)
+    inputs: deque[RunInput] = field(default_factory=deque)
     cancel_signal: threading.Event = field(default_factory=threading.Event)
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
@@ -86,12 +107,12 @@ class ActiveRun:
     def post_event(self, name: str, payload: Any, event_id: str | None = None) -> None:
         """Queue an external event for the driver to apply."""
         # JSON mode now, so the snapshot that buffers it stays plain JSON.
-        self.inputs.append(("event", name, to_json(payload), event_id))
+        self.inputs.append(EventInput(name, to_json(payload), event_id))
         self._notify()
 
     def post_cancel(self, reason: str | None = None) -> None:
         """Queue a graceful cancel request."""
-        self.inputs.append(("cancel", reason))
+        self.inputs.append(CancelInput(reason))
         self.cancel_signal.set()
         self._notify()
 
@@ -256,12 +277,12 @@ class RunDriver:
         while run.inputs:
             item = run.inputs.popleft()
             now = self.clock.now()
-            if item[0] == "event":
+            if isinstance(item, EventInput):
                 events = apply_event(
-                    run.graph, run.snapshot, item[1], item[2], now=now, event_id=item[3]
+                    run.graph, run.snapshot, item.name, item.payload, now=now, event_id=item.event_id
                 )
             else:
-                events = apply_cancel(run.graph, run.snapshot, item[1], now=now)
+                events = apply_cancel(run.graph, run.snapshot, item.reason, now=now)
             await self.hooks.record_transition(run, events)
 
     async def _apply_result(
@@ -308,7 +329,7 @@ class RunDriver:
         except Exception as exc:  # noqa: BLE001 - reported as the task's failure
             return {"ok": False, "error": failure_record(exc, command)}
         status = active.snapshot["status"]
-        if status == "completed":
+        if status == COMPLETED:
             return {"ok": True, "update": to_json(active.snapshot["state"]), "route": None}
         error = active.snapshot.get("error") or {}
         message = error.get("message") or f"subgraph '{command['child_graph']}' ended {status}"
@@ -327,4 +348,4 @@ class RunDriver:
         }
 
 
-__all__ = ["ActiveRun", "NullHooks", "RunDriver", "RunHooks", "new_state"]
+__all__ = ["ActiveRun", "CancelInput", "EventInput", "NullHooks", "RunDriver", "RunHooks", "RunInput", "new_state"]

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..core import Snapshot, TaskCommand
+from ..core import COMPLETED, FINISHED, WAITING, Snapshot, TaskCommand
 from ..graph.errors import DurableGraphError, EventNotDeclaredError
 from ..graph.registration import GraphRegistration
 from .clock import Clock, SystemClock
@@ -177,10 +177,10 @@ async def ainvoke(
         else:
             bare.append(item)
     await driver.drive(run)
-    while run.snapshot["status"] == "waiting" and bare and run.snapshot["waits"]:
+    while run.snapshot["status"] == WAITING and bare and run.snapshot["waits"]:
         _post_checked(run, run.snapshot["waits"][0]["event"], bare.pop(0))
         await driver.drive(run)
-    if cancel is not None and run.snapshot["status"] not in ("completed", "failed", "cancelled"):
+    if cancel is not None and run.snapshot["status"] not in FINISHED:
         run.post_cancel(cancel)
         await driver.drive(run)
     return _result(registration, run, steps, clock)
@@ -214,7 +214,7 @@ def _result(
         run_id=run.run_id,
         status=status,
         state=state,
-        output=build_output(run.graph, snapshot) if status == "completed" else None,
+        output=build_output(run.graph, snapshot) if status == COMPLETED else None,
         steps=steps,
         error=snapshot.get("error"),
         waiting_for=[dict(w) for w in snapshot["waits"]],
