@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from typing import Protocol
 
@@ -43,6 +44,8 @@ class ManualClock:
         self._now = float(start)
         self.auto_advance = auto_advance
         self._waiters: list[tuple[float, asyncio.Future[None]]] = []
+        # Engines sleep on it from their worker threads while a test advances it from another.
+        self._lock = threading.Lock()
 
     def now(self) -> float:
         """The current virtual time."""
@@ -50,12 +53,16 @@ class ManualClock:
 
     def advance(self, seconds: float) -> float:
         """Move time forward by ``seconds`` and wake the waiters now due; returns the new time."""
-        self._now += float(seconds)
-        for deadline, future in list(self._waiters):
-            if deadline <= self._now and not future.done():
-                future.get_loop().call_soon_threadsafe(_resolve, future)
-        self._waiters = [(d, f) for d, f in self._waiters if d > self._now and not f.done()]
-        return self._now
+        with self._lock:
+            self._now += float(seconds)
+            due = [f for d, f in self._waiters if d <= self._now and not f.done()]
+            self._waiters = [(d, f) for d, f in self._waiters if d > self._now and not f.done()]
+            now = self._now
+        for future in due:
+            loop = future.get_loop()
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, future)
+        return now
 
     async def sleep_until(self, deadline: float) -> None:
         """Return at ``deadline``: jump there (auto-advance) or wait for ``advance``."""
@@ -63,10 +70,11 @@ class ManualClock:
         if self.auto_advance:
             self._now = max(self._now, deadline)
             return
-        if self._now >= deadline:
-            return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiters.append((deadline, future))
+        with self._lock:
+            if self._now >= deadline:
+                return
+            self._waiters.append((deadline, future))
         await future
 
 

@@ -45,6 +45,7 @@ from .records import (
 )
 from .registry import GraphRegistry
 from .store.base import RunRecord, RunStore
+from .store_retry import RetryingHooks, retry_transient
 from .timer_loop import TimerLoop
 from .watchers import RunWatchers
 from .workers import DriveHandle, WorkerLoops
@@ -76,7 +77,8 @@ class LocalEngine:
         self._sched_lock = threading.RLock()
         self.hooks = StoreHooks(self.store, now=self.clock.now, on_progress=self._progress)
         # Sync handlers run inline on the worker loop that drives the run (see workers.py).
-        self.driver = RunDriver(clock=self.clock, hooks=self.hooks, park_on_timers=True)
+        self.driver = RunDriver(clock=self.clock, hooks=RetryingHooks(self.hooks, self.clock),
+                                park_on_timers=True)
         self._active: dict[str, ActiveRun] = {}
         self._drives: dict[str, DriveHandle] = {}
         self._watchers = RunWatchers()
@@ -356,19 +358,26 @@ class LocalEngine:
 
     async def _drive(self, instance_id: str, token: object, *, load_inbox: bool = True) -> None:
         """Drive one run on a worker loop until it finishes or parks."""
-        try:
+        async def take_up() -> ActiveRun:
             with self._sched_lock:
                 active = self._active.get(instance_id)
                 if active is None:
                     active = self._load(self.store.get_run(instance_id))
                     self._active[instance_id] = active
-                # Under the lock, so an event raised now cannot overtake a stored earlier one.
+                # Under the lock, so an event raised now cannot overtake a stored earlier one
+                # (re-read after a failed try, it is applied once: events count by id).
                 for event in self.store.pending_events(instance_id) if load_inbox else ():
                     active.post_event(event.name, event.payload, event.event_id)
+                return active
+
+        try:  # a full disk does not drop the drive: store calls are retried (store_retry)
+            active = await retry_transient(take_up, f"run '{instance_id}': loading it", self.clock)
             await self.driver.drive(active)
         except (RunConflictError, GraphNotFoundError, HandlerNotFoundError) as exc:
             # Terminated meanwhile, or its graph is not registered here: leave it as stored.
             logger.warning("run '%s' not driven further: %s", instance_id, exc)
+        except Exception:  # nobody awaits a drive: say why it stopped (resumes on next open)
+            logger.exception("run '%s' not driven further: unexpected error", instance_id)
         finally:
             with self._sched_lock:
                 current = self._active.get(instance_id)

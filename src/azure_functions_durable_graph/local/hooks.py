@@ -73,10 +73,11 @@ class StoreHooks:
             snapshot=snapshot, status=status, updated_at=self.now(),
             output=build_output(run.graph, snapshot) if status == "completed" else None,
             error=snapshot.get("error"), events=events,
-            results=self._pending.pop(run_id, ()),
+            results=self._pending.get(run_id, ()),
             timers=timers if timers_changed else None,
             delivered=[e["event_id"] for e in events if e["type"] == "event_received"],
         ))
+        self._pending.pop(run_id, None)  # only now: a failed commit is retried with them
         if timers_changed:  # a copy: the interpreter changes the snapshot's timers in place
             self._timers[run_id] = [dict(t) for t in timers]
         if self.on_progress is not None and events:

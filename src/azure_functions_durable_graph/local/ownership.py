@@ -1,7 +1,10 @@
 """One engine drives a database file at a time: an exclusive lock beside the file.
 
 Two engines driving the same runs would overwrite each other's snapshots. The lock is an OS
-file lock (released by the OS if the process dies, so a crash never leaves it stale).
+file lock (released by the OS if the process dies, so a crash never leaves it stale). It sits
+beside the real file (symlinks, relative and ``..`` parts resolved), so every spelling of one
+file's path meets the same lock. The database file itself is not locked: SQLite's own POSIX
+locks on it are dropped by the OS when any other descriptor of the file closes.
 """
 
 from __future__ import annotations
@@ -19,10 +22,13 @@ except ImportError:  # pragma: no cover - Windows
 
 
 class EngineLock:
-    """Holds ``<database>.lock`` exclusively while an engine is open."""
+    """Holds ``<real database path>.lock`` exclusively while an engine is open."""
 
     def __init__(self, database: Path) -> None:
-        self.path = database.with_name(database.name + ".lock")
+        self.database = database
+        #: The database with symlinks and relative parts resolved (against the current folder).
+        self.real = database.resolve()
+        self.path = self.real.with_name(self.real.name + ".lock")
         self._handle: IO[str] | None = None
 
     def acquire(self) -> None:
@@ -37,8 +43,9 @@ class EngineLock:
             handle.seek(0)
             holder = handle.read().strip() or "another process"
             handle.close()
+            real = "" if str(self.real) == str(self.database) else f" (the file '{self.real}')"
             raise StoreError(
-                f"run store '{self.path.with_suffix('')}' is in use by another durable-graph engine "
+                f"run store '{self.database}'{real} is in use by another durable-graph engine "
                 f"(pid {holder}); talk to that engine (for example over its HTTP API) or stop it first",
                 code="STORE_IN_USE",
             ) from None

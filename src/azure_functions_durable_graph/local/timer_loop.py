@@ -2,7 +2,8 @@
 
 Timers are rows in the store, so a wait deadline or a retry backoff survives restarts; the loop
 sleeps until the earliest one (at most a second, so timers written by another process are seen)
-or until the engine says a run just parked on a timer.
+or until the engine says a run just parked on a timer. A failing store (a full disk) does not end
+it: the pass is retried with capped backoff on the engine's clock, logged once per streak.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 
 from ..execution.clock import Clock
 from .store.base import RunStore
+from .store_retry import FailureStreak
 
 CHECKPOINT_SECONDS = 1.0  # real seconds between write-ahead-log checkpoints
 
@@ -50,13 +52,21 @@ class TimerLoop:
     async def _loop(self) -> None:
         loop = asyncio.get_running_loop()
         last_checkpoint = loop.time()
+        streak = FailureStreak("timer loop")
         while self.running():
             now = self.clock.now()
-            self.wake()
-            if loop.time() - last_checkpoint >= CHECKPOINT_SECONDS:
-                last_checkpoint = loop.time()
-                await loop.run_in_executor(None, self.store.checkpoint)
-            next_at = self.store.next_timer_at()
+            try:
+                self.wake()
+                if loop.time() - last_checkpoint >= CHECKPOINT_SECONDS:
+                    last_checkpoint = loop.time()
+                    await loop.run_in_executor(None, self.store.checkpoint)
+                next_at = self.store.next_timer_at()
+            except Exception as exc:  # noqa: BLE001 - the loop outlives any one failed pass
+                # Waking is idempotent (a run already driven is not scheduled twice): the
+                # whole pass is simply tried again.
+                await self.clock.sleep_until(now + streak.failed(exc))
+                continue
+            streak.succeeded()
             self.nudge_event.clear()
             sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))
             waker = asyncio.ensure_future(self.nudge_event.wait())

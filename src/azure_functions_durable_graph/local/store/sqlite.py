@@ -105,7 +105,8 @@ class SqliteRunStore(SqliteQueries, RunStore):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"run store '{self.path}': {exc}") from None
+                    # The cause is kept: the engine retries an OperationalError (disk full).
+                    raise StoreError(f"run store '{self.path}': {exc}") from exc
                 raise
             self._rows.committed()  # still under the lock: remembered in commit order
 
@@ -116,7 +117,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
             try:
                 return conn.execute(sql, params).fetchall()
             except sqlite3.Error as exc:
-                raise StoreError(f"run store '{self.path}': {exc}") from None
+                raise StoreError(f"run store '{self.path}': {exc}") from exc
 
     def _one(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Row | None:
         rows = self._all(sql, params)
@@ -384,7 +385,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
                     )
                 self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
             except sqlite3.Error as exc:
-                raise StoreError(f"run store '{self.path}': checkpoint failed: {exc}") from None
+                raise StoreError(f"run store '{self.path}': checkpoint failed: {exc}") from exc
 
     def close(self) -> None:
         """Close the connections; closing twice is harmless."""
