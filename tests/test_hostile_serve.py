@@ -143,3 +143,20 @@ def test_every_url_serve_prints_answers(engine: str, tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def test_the_reload_factory_builds_the_app_serve_describes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``serve --reload`` hands uvicorn an import string; it must name a factory that works."""
+    from uvicorn.importer import import_from_string
+
+    from azure_functions_durable_graph.api.server import ENV_DB, ENV_PREFIX, ENV_TARGET
+    from azure_functions_durable_graph.cli.reload_app import FACTORY
+
+    monkeypatch.setenv(ENV_TARGET, str(Path(__file__).resolve().parent.parent / "examples" / "function_app.py"))
+    monkeypatch.setenv(ENV_DB, str(tmp_path / "reload.db"))
+    monkeypatch.setenv(ENV_PREFIX, "/api")
+    factory = import_from_string(FACTORY)
+    with TestClient(factory()) as client:
+        assert client.get("/api/health").status_code == 200
+        names = [g["name"] for g in client.get("/api/graphs").json()["graphs"]]
+        assert "support_agent" in names

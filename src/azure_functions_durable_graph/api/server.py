@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -57,14 +56,4 @@ def build_local_app(
     return app
 
 
-def app_from_environment() -> Starlette:
-    """App factory for ``uvicorn --factory`` (used by ``durable-graph serve --reload``)."""
-    from ..cli.engine_session import valid_registrations
-
-    return build_local_app(
-        valid_registrations(os.environ.get(ENV_TARGET) or None), db=os.environ.get(ENV_DB) or None,
-        api_key=os.environ.get(ENV_API_KEY) or None, prefix=os.environ.get(ENV_PREFIX, "/api"),
-    )
-
-
-__all__ = ["ENV_API_KEY", "ENV_DB", "ENV_PREFIX", "ENV_TARGET", "app_from_environment", "build_local_app"]
+__all__ = ["ENV_API_KEY", "ENV_DB", "ENV_PREFIX", "ENV_TARGET", "build_local_app"]

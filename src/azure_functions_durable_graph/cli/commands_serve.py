@@ -52,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     from ..api.deadlines import deadline_protocol
     from ..api.server import ENV_API_KEY, ENV_DB, ENV_PREFIX, ENV_TARGET, build_local_app
+    from .reload_app import FACTORY as RELOAD_FACTORY
 
     api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
     discovery = discover(args.target)  # load errors are reported before the server starts
@@ -77,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         if api_key:
             os.environ[ENV_API_KEY] = api_key
         folder = Path(discovery.target).resolve().parent if Path(discovery.target).exists() else Path.cwd()
-        return _run_uvicorn("azure_functions_durable_graph.api.server:app_from_environment", factory=True,
+        return _run_uvicorn(RELOAD_FACTORY, factory=True,
                             reload=True, reload_dirs=[str(folder)], **options)
     app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix)
     return _run_uvicorn(app, **options)
