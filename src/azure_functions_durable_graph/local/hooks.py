@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..core import TaskCommand, build_output
+from ..core import COMPLETED, TaskCommand, build_output
 from ..execution.driver import ActiveRun
 from .store.base import ResultRow, RunRecord, RunStore, Transition
 
@@ -71,7 +71,7 @@ class StoreHooks:
         timers_changed = self._timers.get(run_id) != timers
         seq = self.store.commit_transition(run_id, Transition(
             snapshot=snapshot, status=status, updated_at=self.now(),
-            output=build_output(run.graph, snapshot) if status == "completed" else None,
+            output=build_output(run.graph, snapshot) if status == COMPLETED else None,
             error=snapshot.get("error"), events=events,
             results=self._pending.get(run_id, ()),
             timers=timers if timers_changed else None,
