@@ -16,6 +16,7 @@ from typing import Any
 
 from azure.durable_functions.models.utils.df_serialization import df_dumps
 
+from ...api.dispatch import DEFAULT_MAX_BODY
 from ...execution.clock import Clock, SystemClock
 from ...execution.instance_ids import durable_id_problem
 from . import history as h
@@ -42,12 +43,16 @@ class DurableEmulator:
     ``clock`` (default :class:`SystemClock`) stamps history and decides when timers fire;
     ``task_hub`` names the hub in client bindings; ``route_prefix`` is the HTTP route prefix
     (``api`` like ``host.json``'s default); ``upper_schema_version`` is the newest replay
-    schema offered to the SDK (2 = V3, as current extensions offer).
+    schema offered to the SDK (2 = V3, as current extensions offer); ``max_request_body`` is
+    the most bytes of body an HTTP function is given (default the API's limit): a longer body
+    is refused with 413 as soon as it passes, unread beyond that.
     """
 
     def __init__(self, app: Any, *, clock: Clock | None = None, task_hub: str = "EmulatorHub",
-                 route_prefix: str = "api", upper_schema_version: int = 2) -> None:
+                 route_prefix: str = "api", upper_schema_version: int = 2,
+                 max_request_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
+        self.max_request_body = max_request_body
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.task_hub = task_hub
         self.route_prefix = route_prefix.strip("/")

@@ -127,20 +127,27 @@ class HttpTriggerRouter:
             allowed_elsewhere = True
         return (405 if allowed_elsewhere else 404), None, {}
 
+    def allowed_methods(self, path: str) -> list[str]:
+        """Every method some function's route takes at ``path`` (the ``Allow`` of a 405)."""
+        return sorted({m for template, function in self.routes if template.match(path) is not None
+                       for m in function.methods})
 
-async def build_request(request: Request, route_values: dict[str, str]) -> WorkerHttpRequest:
-    """An ``azure.functions.HttpRequest`` as the worker builds it from the host's request."""
-    body = await request.body()
-    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    is_text = media == "application/json" or media.startswith("text/")
+
+def build_request(request: Request, route_values: dict[str, str], body: bytes) -> WorkerHttpRequest:
+    """An ``azure.functions.HttpRequest`` as the worker builds it from the host's request.
+
+    The Python worker declares the ``RawHttpBodyBytes`` capability, so the host sends every
+    body as its bytes, whatever the content type: a body that is not UTF-8 reaches the
+    function as it was sent (decoding it here, with replacement, made it valid text).
+    """
     return WorkerHttpRequest(
         method=request.method,
         url=str(request.url),
         headers=dict(request.headers),
         params=dict(request.query_params),
         route_params=route_values,
-        body_type="json" if media == "application/json" else ("string" if is_text else "bytes"),
-        body=body.decode("utf-8", "replace") if is_text else body,
+        body_type="bytes",
+        body=body,
     )
 
 
@@ -161,9 +168,9 @@ def to_starlette(result: Any) -> Response:
 
 
 async def invoke_http(emu: DurableEmulator, function: IndexedFunction, request: Request,
-                      route_values: dict[str, str]) -> Response:
-    """Call an HTTP-triggered function and convert its result."""
-    kwargs: dict[str, Any] = {function.trigger_param: await build_request(request, route_values)}
+                      route_values: dict[str, str], body: bytes) -> Response:
+    """Call an HTTP-triggered function with the request (and its ``body``, already read)."""
+    kwargs: dict[str, Any] = {function.trigger_param: build_request(request, route_values, body)}
     if function.client_params:
         binding = emu.client_binding(emu.base_url or str(request.base_url))
         for name in function.client_params:
