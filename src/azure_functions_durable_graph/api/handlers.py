@@ -13,6 +13,7 @@ from urllib.parse import quote
 
 from ..execution.backend import RunBackend, RunStatus
 from ..execution.instance_ids import check_instance_id
+from ..execution.timestamps import api_times, parse_timestamp
 from ..graph.errors import DurableGraphError, InvalidInputError
 from ..graph.registration import GraphRegistration
 from .protocol import ApiRequest, ApiResponse, GraphCatalog
@@ -108,8 +109,8 @@ class ApiHandlers:
             raise InvalidInputError(f"status must be one of {', '.join(STATUSES)}, got '{status}'")
         runs, cursor = await self.backend.list_runs(
             graph_name=query.get("graph") or None, status=status,
-            created_after=_optional_float(query, "created_after"),
-            created_before=_optional_float(query, "created_before"),
+            created_after=_optional_time(query, "created_after"),
+            created_before=_optional_time(query, "created_before"),
             limit=int(_float_query(query, "limit", 50, 500, minimum=1)), cursor=query.get("cursor") or None,
         )
         return ApiResponse(body={"runs": [self.run_resource(r) for r in runs], "next_cursor": cursor})
@@ -155,7 +156,7 @@ class ApiHandlers:
     def run_resource(self, status: RunStatus) -> dict[str, Any]:
         """The run resource: status fields, waits with payload schemas, and URLs."""
         body = status.to_dict()
-        body["waiting_for"] = [self._wait(status, w) for w in status.waiting_for]
+        body["waiting_for"] = [self._wait(status, w) for w in body["waiting_for"]]
         base = self._run_url(status.instance_id)
         body["urls"] = {"self": base, "history": f"{base}/history", "stream": f"{base}/stream",
                         "events": f"{base}/events/{{event}}", "cancel": f"{base}/cancel"}
@@ -177,13 +178,19 @@ class ApiHandlers:
 
 def _public_step(step: Mapping[str, Any]) -> dict[str, Any]:
     keys = ("step", "task_id", "node", "attempt", "ok", "update", "route", "error", "started_at", "finished_at")
-    return {k: step.get(k) for k in keys}
+    return api_times({k: step.get(k) for k in keys})
 
 
-def _optional_float(query: Mapping[str, str], name: str) -> float | None:
-    if query.get(name) in (None, ""):
+def _optional_time(query: Mapping[str, str], name: str) -> float | None:
+    """An instant given as ISO 8601 (as the API writes them) or as Unix seconds."""
+    text = query.get(name)
+    if text is None or text == "":
         return None
-    return _float_query(query, name, 0.0, float("inf"), minimum=float("-inf"))
+    try:
+        return parse_timestamp(text)
+    except ValueError as exc:
+        raise InvalidInputError(f"query parameter '{name}' must be an ISO 8601 date-time or Unix seconds: {exc}",
+                                details={"parameter": name}) from None
 
 
 def _float_query(query: Mapping[str, str], name: str, default: float, maximum: float,

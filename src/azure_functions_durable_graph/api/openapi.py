@@ -19,6 +19,18 @@ from .routes import ROUTES, RouteSpec
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
 OBJECT = {"type": "object"}
 ANY_JSON: dict[str, Any] = {}
+# Instants are ISO 8601 UTC strings with microseconds, e.g. 2026-12-07T06:01:28.373718Z.
+DATE_TIME = {"type": "string", "format": "date-time"}
+OPTIONAL_DATE_TIME = {"type": ["string", "null"], "format": "date-time"}
+WAIT = {"type": "object", "properties": {
+    "event": {"type": "string"}, "node": {"type": "string"}, "resume_node": {"type": "string"},
+    "on_timeout": {"type": ["string", "null"]}, "deadline": OPTIONAL_DATE_TIME, "payload_schema": ANY_JSON,
+}}
+STEP = {"type": "object", "properties": {
+    "step": {"type": "integer"}, "task_id": {"type": "string"}, "node": {"type": "string"},
+    "attempt": {"type": "integer"}, "ok": {"type": "boolean"}, "update": ANY_JSON, "route": ANY_JSON,
+    "error": ANY_JSON, "started_at": OPTIONAL_DATE_TIME, "finished_at": OPTIONAL_DATE_TIME,
+}}
 
 ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
     "type": "object", "required": ["code", "message"],
@@ -28,11 +40,13 @@ RUN = {"type": "object", "required": ["instance_id", "graph_name", "status", "ru
     "instance_id": {"type": "string"}, "graph_name": {"type": "string"}, "graph_version": {"type": "string"},
     "graph_hash": {"type": "string"},
     "status": {"enum": ["pending", "running", "waiting", "completed", "failed", "cancelled"]},
-    "runtime_status": {"type": "string"}, "custom_status": ANY_JSON,
+    "runtime_status": {"type": "string", "description": "the Durable instance's runtimeStatus: Pending, Running, "
+                       "Completed (also a graceful cancel), Failed, Terminated (a forced cancel)"},
+    "custom_status": ANY_JSON,
     "current_nodes": {"type": "array", "items": {"type": "string"}},
-    "waiting_for": {"type": "array", "items": {"type": "object"}}, "step": {"type": "integer"},
+    "waiting_for": {"type": "array", "items": WAIT}, "step": {"type": "integer"},
     "input": ANY_JSON, "output": ANY_JSON, "error": ANY_JSON, "metadata": ANY_JSON, "cancel": ANY_JSON,
-    "created_at": {"type": "number"}, "updated_at": {"type": "number"}, "urls": OBJECT,
+    "created_at": DATE_TIME, "updated_at": DATE_TIME, "urls": OBJECT,
 }}
 COMPONENTS: dict[str, Any] = {
     "Error": ERROR,
@@ -48,7 +62,7 @@ COMPONENTS: dict[str, Any] = {
         "instance_id": {"type": "string"}, "event_name": {"type": "string"},
         "accepted": {"const": True}, "event_id": {"type": "string"}}},
     "History": {"type": "object", "required": ["instance_id", "steps"], "properties": {
-        "instance_id": {"type": "string"}, "steps": {"type": "array", "items": {"type": "object"}}}},
+        "instance_id": {"type": "string"}, "steps": {"type": "array", "items": STEP}}},
     "Health": {"type": "object", "required": ["ok", "registered_graphs"], "properties": {
         "ok": {"type": "boolean"}, "registered_graphs": {"type": "array", "items": {"type": "string"}}}},
     "GraphList": {"type": "object", "required": ["graphs"], "properties": {

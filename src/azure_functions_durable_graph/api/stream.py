@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
 from ..execution.backend import RunStatus
+from ..execution.timestamps import api_times
 from ..graph.errors import InvalidInputError
 from .protocol import ApiRequest, ApiResponse
 
@@ -65,7 +66,7 @@ async def _events(backend: StreamingBackend, instance_id: str, after: int) -> As
             status = await backend.get_status(instance_id)  # before the events: none is missed
             for seq, event in await backend.run_events(instance_id, after):
                 after = seq
-                yield _frame(str(event.get("type", "progress")), event, seq)
+                yield _frame(str(event.get("type", "progress")), api_times(event), seq)
             if status.finished:
                 yield _frame("end", {"status": status.status, "instance_id": instance_id}, None)
                 return

@@ -122,6 +122,7 @@ class DurableClientBackend(DurableProgress):
             updated_at=updated,
             metadata=payload.get("metadata") or {},
             cancel=cancel,
+            durable_status=str(runtime),  # the instance's real runtimeStatus, not a guess
         )
 
     async def get_status(self, instance_id: str) -> RunStatus:

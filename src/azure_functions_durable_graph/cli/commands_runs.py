@@ -8,6 +8,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..execution.timestamps import api_times
 from .common import UsageError, add_target_argument
 from .engine_session import add_db_argument, db_path, parse_json_argument, valid_registrations
 
@@ -90,7 +91,8 @@ async def _show(engine: Any, args: argparse.Namespace) -> int:
     status = await engine.get_status(args.instance_id)
     steps = await engine.history(args.instance_id)
     if args.json:
-        print(json.dumps({"run": status.to_dict(), "history": steps}, indent=2, default=str))
+        history = [api_times(step) for step in steps]  # instants as the HTTP API shows them
+        print(json.dumps({"run": status.to_dict(), "history": history}, indent=2, default=str))
         return 0
     print(f"run {status.instance_id}: {status.status} (graph {status.graph_name} {status.graph_version}, step {status.step})")
     for wait in status.waiting_for:

@@ -10,15 +10,29 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-# Graph-level status -> the Durable Functions runtime status it corresponds to.
+from .timestamps import api_times, iso_timestamp
+
+# Graph-level status -> the Durable Functions runtime status its instance has. A cancelled
+# run depends on how it ended (see runtime_status_of); docs/http.md holds the table.
 RUNTIME_STATUS = {
     "pending": "Pending",
     "running": "Running",
     "waiting": "Running",
     "completed": "Completed",
     "failed": "Failed",
-    "cancelled": "Terminated",
+    "cancelled": "Completed",
 }
+
+
+def runtime_status_of(status: str, cancel: Mapping[str, Any] | None) -> str:
+    """The Durable runtime status of a run in graph status ``status``.
+
+    A graceful cancel ends the orchestration normally (it returns its cancelled output), so
+    its instance is ``Completed``; a forced cancel terminates it (``Terminated``).
+    """
+    if status == "cancelled" and cancel is not None and cancel.get("terminated"):
+        return "Terminated"
+    return RUNTIME_STATUS.get(status, "Unknown")
 
 
 @dataclass(frozen=True)
@@ -41,11 +55,13 @@ class RunStatus:
     metadata: dict[str, Any] = field(default_factory=dict)
     parent_id: str | None = None
     cancel: dict[str, Any] | None = None  # {"reason", "terminated"?} once a cancel was asked
+    # The instance's own runtimeStatus when the engine has one (Durable); else derived.
+    durable_status: str | None = None
 
     @property
     def runtime_status(self) -> str:
-        """Durable Functions' word for the status."""
-        return RUNTIME_STATUS.get(self.status, "Unknown")
+        """Durable Functions' word for the instance's status (see :func:`runtime_status_of`)."""
+        return self.durable_status or runtime_status_of(self.status, self.cancel)
 
     @property
     def finished(self) -> bool:
@@ -53,7 +69,7 @@ class RunStatus:
         return self.status in ("completed", "failed", "cancelled")
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON form (the API's run resource fields)."""
+        """JSON form (the API's run resource fields); instants as ISO 8601 UTC strings."""
         return {
             "instance_id": self.instance_id,
             "graph_name": self.graph_name,
@@ -63,15 +79,15 @@ class RunStatus:
             "runtime_status": self.runtime_status,
             "custom_status": {"step": self.step, "current_nodes": self.current_nodes},
             "current_nodes": self.current_nodes,
-            "waiting_for": self.waiting_for,
+            "waiting_for": [api_times(w) for w in self.waiting_for],
             "step": self.step,
             "input": self.input,
             "output": self.output,
             "error": self.error,
             "metadata": self.metadata,
             "cancel": self.cancel,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            "created_at": iso_timestamp(self.created_at),
+            "updated_at": iso_timestamp(self.updated_at),
         }
 
 
@@ -120,4 +136,4 @@ class RunBackend(Protocol):
         """Delete a finished run and everything stored about it."""
 
 
-__all__ = ["RUNTIME_STATUS", "RunBackend", "RunStatus", "status_from_snapshot"]
+__all__ = ["RUNTIME_STATUS", "RunBackend", "RunStatus", "runtime_status_of", "status_from_snapshot"]

@@ -11,6 +11,9 @@ const SUB_CHAR_WIDTH = 6.7; // monospace 11px
 const NODE_HEIGHT = 48;
 const PILL_HEIGHT = 30;
 const LAYER_GAP = 64;
+const LAYER_GAP_STEP = 28; // added between layers when labels found no free spot
+const LAYOUT_TRIES = 4;
+const LABEL_HEIGHT = 18;
 const NODE_GAP = 36;
 const MARGIN = 24;
 
@@ -67,9 +70,9 @@ const mean = (values) => values.reduce((a, b) => a + b, 0) / values.length;
  * Layered layout: breadth-first layers from START (END last); an edge spanning several layers
  * runs through virtual points, one per layer it crosses; an edge pointing up is laid out
  * reversed and drawn with its arrow at the start. Returns nodes with x/y, the edges with their
- * points, and the drawing's size.
+ * points, and the drawing's size. `layerGap` is the vertical room between layers.
  */
-export function layoutModel(model) {
+export function layoutModel(model, { layerGap = LAYER_GAP } = {}) {
   const nodes = new Map(model.nodes.map((n) => [n.id, { ...n, ...nodeSize(n), dummy: false }]));
   const out = new Map([...nodes.keys()].map((id) => [id, []]));
   for (const edge of model.edges) if (out.has(edge.source) && nodes.has(edge.target)) out.get(edge.source).push(edge.target);
@@ -201,13 +204,13 @@ export function layoutModel(model) {
       node.y = node.dummy ? y : y + (rowHeight - node.height) / 2;
       if (node.dummy) node.height = rowHeight;
     }
-    y += rowHeight + LAYER_GAP;
+    y += rowHeight + layerGap;
   }
   const right = Math.max(...[...nodes.values()].map((n) => n.x + n.width));
   return {
     nodes, edges, layers, rows,
     width: right + MARGIN + (hasSelf ? 44 : 0),
-    height: y - LAYER_GAP + MARGIN,
+    height: y - layerGap + MARGIN,
   };
 }
 
@@ -296,7 +299,7 @@ function routeEdges(layout) {
     for (const seg of segments) {
       if (seg.type === "line") spots.push({ x: seg.points[0].x, y: (seg.points[0].y + seg.points[1].y) / 2 });
     }
-    for (const t of [0.5, 0.35, 0.65, 0.25, 0.75]) {
+    for (const t of [0.5, 0.35, 0.65, 0.25, 0.75, 0.42, 0.58, 0.15, 0.85]) {
       for (const seg of segments) if (seg.type === "cubic") spots.push(cubicAt(seg.points, t));
     }
     edge.spots = spots;
@@ -307,22 +310,64 @@ function overlaps(a, b) {
   return a.x < b.x + b.width && b.x < a.x + a.width && a.y < b.y + b.height && b.y < a.y + a.height;
 }
 
-/** Place each label at its first spot that covers no node and no other label. */
+/**
+ * Place each label at its first spot that covers no node and no other label. Returns how many
+ * labels found no such spot on their edge: those are put at the nearest place free of labels
+ * (and of nodes where one is near), so no two labels ever overlap.
+ */
 function placeLabels(layout) {
-  const taken = [...layout.nodes.values()].filter((n) => !n.dummy).map((n) => ({ x: n.x - 2, y: n.y - 2, width: n.width + 4, height: n.height + 4 }));
+  const nodeBoxes = [...layout.nodes.values()].filter((n) => !n.dummy).map((n) => ({ x: n.x - 2, y: n.y - 2, width: n.width + 4, height: n.height + 4 }));
+  const labelBoxes = [];
+  let misses = 0;
   for (const edge of layout.edges) {
     const text = edgeLabel(edge);
     if (!text || !edge.spots.length) continue;
     const width = text.length * 6.6 + 10;
-    const box = (spot) => ({ x: spot.x - width / 2, y: spot.y - 9, width, height: 18 });
+    const box = (spot) => ({ x: spot.x - width / 2, y: spot.y - LABEL_HEIGHT / 2, width, height: LABEL_HEIGHT });
+    const free = (spot, others) => !others.some((other) => overlaps(box(spot), other));
     // Centred on the edge if there is room, else beside it (right, then left).
     const candidates = [0, 1, -1].flatMap((side) => edge.spots.map((p) => ({ x: p.x + side * (width / 2 + 5), y: p.y })));
-    const spot = candidates.find((candidate) => !taken.some((other) => overlaps(box(candidate), other))) || edge.spots[0];
+    let spot = candidates.find((candidate) => free(candidate, [...nodeBoxes, ...labelBoxes]));
+    if (!spot) {
+      misses += 1;
+      spot = nearestFree(edge.spots[0], width, [...nodeBoxes, ...labelBoxes], free)
+        || nearestFree(edge.spots[0], width, labelBoxes, free)
+        || { x: Math.max(...labelBoxes.map((b) => b.x + b.width)) + width / 2 + 6, y: edge.spots[0].y };
+    }
     edge.label = { text, ...box(spot), cx: spot.x, cy: spot.y };
-    taken.push(box(spot));
+    labelBoxes.push(box(spot));
   }
-  const extent = Math.max(layout.width, ...layout.edges.filter((e) => e.label).map((e) => e.label.x + e.label.width + MARGIN));
-  layout.width = extent;
+  const labelled = layout.edges.filter((e) => e.label);
+  layout.width = Math.max(layout.width, ...labelled.map((e) => e.label.x + e.label.width + MARGIN));
+  layout.height = Math.max(layout.height, ...labelled.map((e) => e.label.y + e.label.height + MARGIN));
+  return misses;
+}
+
+/** The free spot closest to `origin` on a small grid around it (steps of half a label), or null. */
+function nearestFree(origin, width, others, free) {
+  const spots = [];
+  for (let dy = -6; dy <= 6; dy += 1) {
+    for (let dx = -4; dx <= 4; dx += 1) {
+      const spot = { x: origin.x + dx * (width / 2 + 5), y: origin.y + dy * (LABEL_HEIGHT / 2 + 2) };
+      if (spot.x - width / 2 >= 0 && spot.y - LABEL_HEIGHT / 2 >= 0) spots.push(spot);
+    }
+  }
+  spots.sort((a, b) => Math.hypot(a.x - origin.x, a.y - origin.y) - Math.hypot(b.x - origin.x, b.y - origin.y));
+  return spots.find((spot) => free(spot, others)) || null;
+}
+
+/**
+ * Lay out, route and label; when a label finds no free spot on its edge, lay out again with
+ * more room between layers (longer edges have more spots), a few times at most.
+ */
+function laidOut(model) {
+  let layout = null;
+  for (let attempt = 0; attempt < LAYOUT_TRIES; attempt += 1) {
+    layout = layoutModel(model, { layerGap: LAYER_GAP + attempt * LAYER_GAP_STEP });
+    routeEdges(layout);
+    if (placeLabels(layout) === 0) break;
+  }
+  return layout;
 }
 
 function nodeShape(node) {
@@ -359,7 +404,7 @@ function describeEdge(edge) {
  */
 export function renderDiagram(detail, { caption } = {}) {
   const model = diagramModel(detail);
-  const layout = layoutModel(model);
+  const layout = laidOut(model);
   const id = uid(`diagram-${detail.name || "graph"}`);
   const titleId = `${id}-title`;
   const markerIds = {};
@@ -372,8 +417,6 @@ export function renderDiagram(detail, { caption } = {}) {
     }, s("path", { d: "M 0 0 L 10 5 L 0 10 z", class: `arrow arrow-${kind}` })));
   }
 
-  routeEdges(layout);
-  placeLabels(layout);
   const edgeLayer = s("g", { class: "edges" });
   const labelLayer = s("g", { class: "edge-labels" });
   const edgeElements = [];

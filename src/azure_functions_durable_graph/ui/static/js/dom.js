@@ -61,14 +61,30 @@ export function pre(value, attrs = {}) {
   return h("pre", { class: "json", tabindex: "0", ...attrs }, jsonText(value));
 }
 
-export function formatTime(epochSeconds) {
-  if (typeof epochSeconds !== "number") return "—";
-  return new Date(epochSeconds * 1000).toLocaleString();
+/** Milliseconds since the epoch of an API instant (ISO 8601 UTC text), or null. */
+export function instantMs(value) {
+  if (typeof value !== "string" || value === "") return null;
+  const ms = Date.parse(value);
+  return Number.isNaN(ms) ? null : ms;
 }
 
-export function timeElement(epochSeconds) {
-  if (typeof epochSeconds !== "number") return h("span", {}, "—");
-  return h("time", { datetime: new Date(epochSeconds * 1000).toISOString() }, formatTime(epochSeconds));
+/** Seconds from instant `from` to instant `to` (both API instants), or null. */
+export function secondsBetween(from, to) {
+  const a = instantMs(from);
+  const b = instantMs(to);
+  return a === null || b === null ? null : (b - a) / 1000;
+}
+
+export function formatTime(instant) {
+  const ms = instantMs(instant);
+  return ms === null ? "—" : new Date(ms).toLocaleString();
+}
+
+/** A <time> whose datetime is the API's own ISO text and whose title shows it in UTC. */
+export function timeElement(instant) {
+  const ms = instantMs(instant);
+  if (ms === null) return h("span", {}, "—");
+  return h("time", { datetime: instant, title: instant }, formatTime(instant));
 }
 
 export function formatDuration(seconds) {
@@ -94,9 +110,27 @@ export function formatSpan(seconds) {
   return parts.join(" ");
 }
 
+/** A prefix of a hash (hashes are alike only when equal; ids go through idText instead). */
 export function shortId(id, length = 12) {
   const text = String(id ?? "");
   return text.length > length ? `${text.slice(0, length)}…` : text;
+}
+
+/** A whole id; only one longer than `max` is cut in the middle (the full id goes in a title). */
+export function idText(id, max = 40) {
+  const text = String(id ?? "");
+  const chars = [...text];  // code points: a cut never splits a surrogate pair
+  if (chars.length <= max) return text;
+  const head = Math.ceil((max - 1) / 2);
+  const tail = max - 1 - head;
+  return `${chars.slice(0, head).join("")}…${chars.slice(chars.length - tail).join("")}`;
+}
+
+/** An id as text, or (when cut) a span with the whole id as its title. */
+export function idElement(id, attrs = {}, max = 40) {
+  const text = String(id ?? "");
+  const shown = idText(text, max);
+  return shown === text ? h("span", attrs, text) : h("span", { ...attrs, title: text }, shown);
 }
 
 export const STATUSES = ["pending", "running", "waiting", "completed", "failed", "cancelled"];

@@ -6,8 +6,8 @@
 import { api, ApiError, apiUrl, getKey } from "../api.js";
 import { END, renderDiagram, runLegend, START } from "../diagram.js";
 import {
-  announce, canonical, encodeSegment, FINISHED, formatDuration, formatSpan, formatTime, h, jsonText, pre,
-  shortId, statusBadge, timeElement,
+  announce, canonical, encodeSegment, FINISHED, formatDuration, formatSpan, formatTime, h, idElement, idText,
+  instantMs, jsonText, pre, secondsBetween, statusBadge, timeElement,
 } from "../dom.js";
 import { FieldError, renderErrorSummary, schemaEditor } from "../schema_form.js";
 import { replaySteps } from "../state.js";
@@ -22,7 +22,7 @@ const STREAM_TYPES = [
 export async function runView({ root, params, signal, setTitle }) {
   const [id] = params;
   const base = `/runs/${encodeSegment(id)}`;
-  setTitle(`Run ${shortId(id)}`);
+  setTitle(`Run ${idText(id)}`);
   let [run, history] = await Promise.all([
     api("GET", base, { signal }), api("GET", `${base}/history`, { signal }),
   ]);
@@ -47,12 +47,12 @@ export async function runView({ root, params, signal, setTitle }) {
   const timeline = h("ol", { class: "timeline", id: "timeline" });
   const timelineNote = h("p", { class: "muted" });
   const diagramStatus = h("p", { id: "diagram-status", class: "diagram-status" });
-  const diagram = detail ? renderDiagram(detail, { caption: `Diagram of run ${shortId(id)} of ${run.graph_name}` }) : null;
+  const diagram = detail ? renderDiagram(detail, { caption: `Diagram of run ${id} of ${run.graph_name}` }) : null;
   const cancelBox = cancelForm();
 
   root.replaceChildren(
-    h("p", { class: "breadcrumbs" }, h("a", { href: "#/runs" }, "Runs"), " / ", shortId(id)),
-    h("h1", {}, `Run ${shortId(id)}`),
+    h("p", { class: "breadcrumbs" }, h("a", { href: "#/runs" }, "Runs"), " / ", idElement(id)),
+    h("h1", {}, "Run ", idElement(id, { class: "run-id" })),
     h("dl", { class: "facts run-facts" },
       h("dt", {}, "Status"), h("dd", {}, statusSlot, " ", liveSlot),
       h("dt", {}, "Instance id"), h("dd", {}, h("code", { class: "mono" }, id)),
@@ -149,7 +149,7 @@ export async function runView({ root, params, signal, setTitle }) {
         submit.disabled = false;
       }
     });
-    const deadline = typeof wait.deadline === "number"
+    const deadline = instantMs(wait.deadline) !== null
       ? h("span", {}, "Deadline: ", timeElement(wait.deadline), ` (${deadlineText(wait.deadline)})`,
         wait.on_timeout ? [". On timeout the run goes to ", h("code", {}, wait.on_timeout)] : ". On timeout the run fails", ".")
       : "No deadline.";
@@ -209,8 +209,7 @@ export async function runView({ root, params, signal, setTitle }) {
     const key = `${step.task_id}#${step.attempt}`;
     const isEvent = String(step.node).startsWith("event:");
     const name = isEvent ? `event ${step.node.slice(6)} (handler)` : step.node;
-    const duration = typeof step.started_at === "number" && typeof step.finished_at === "number"
-      ? step.finished_at - step.started_at : null;
+    const duration = secondsBetween(step.started_at, step.finished_at);
     const error = step.error;
     const details = h("details", { open: openSteps.has(key) },
       h("summary", {},
@@ -440,7 +439,7 @@ function toMap(marks) {
 }
 
 function deadlineText(deadline) {
-  const left = deadline - Date.now() / 1000;
+  const left = (instantMs(deadline) - Date.now()) / 1000;
   return left >= 0 ? `in ${formatSpan(left)}` : `${formatSpan(-left)} ago`;
 }
 

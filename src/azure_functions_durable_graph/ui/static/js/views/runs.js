@@ -2,7 +2,7 @@
 // every 2 seconds.
 
 import { api } from "../api.js";
-import { canonical, encodeSegment, h, shortId, STATUSES, statusBadge, timeElement } from "../dom.js";
+import { canonical, encodeSegment, h, idText, STATUSES, statusBadge, timeElement } from "../dom.js";
 import { every, inlineError, isAbort } from "./common.js";
 
 const PAGE_SIZE = 25;
@@ -57,7 +57,7 @@ export async function runsView({ root, query, signal, setTitle }) {
     const nowAt = run.status === "waiting" ? waiting.join("; ")
       : ["running", "pending"].includes(run.status) ? (run.current_nodes || []).join(", ") : "";
     return h("tr", { dataset: { run: run.instance_id } },
-      h("th", { scope: "row", dataset: { label: "Run" } }, h("a", { href, class: "mono", title: run.instance_id, "aria-label": `Run ${run.instance_id}` }, shortId(run.instance_id))),
+      h("th", { scope: "row", dataset: { label: "Run" } }, h("a", { href, class: "mono", title: idText(run.instance_id) === run.instance_id ? null : run.instance_id, "aria-label": `Run ${run.instance_id}` }, idText(run.instance_id))),
       h("td", { dataset: { label: "Graph" } }, h("a", { href: `#/graphs/${encodeSegment(run.graph_name)}` }, run.graph_name), " ", h("span", { class: "muted" }, `v${run.graph_version}`)),
       h("td", { dataset: { label: "Status" } }, statusBadge(run.status)),
       h("td", { class: "num", dataset: { label: "Step" } }, String(run.step ?? "")),
