@@ -14,6 +14,10 @@ Documented results:
   ``"other"``, confidence ``0.5`` and result ``"archived"``.
 
 ``log`` gathers one line per node (append reducer): e.g. ``["classified as spam", "handled spam"]``.
+
+A run is started with ``text`` only (the input model ``ContentInput``): the verdict fields are
+the graph's own, so the start operation, its OpenAPI schema and the inspector's form ask for
+nothing else, and an input such as ``{"text": "hi", "category": "spam"}`` is refused (400).
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ class ContentState(BaseModel):
     confidence: float = 0.0
     result: str | None = None
     log: Annotated[list[str], reducers.append] = []
+
+
+class ContentInput(BaseModel):
+    """What a caller gives to start a run: the text; the rest of the state is the graph's."""
+
+    text: str
 
 
 def _words(text: str) -> list[str]:
@@ -80,7 +90,9 @@ def handle_other(state: ContentState) -> dict:
     return {"result": "archived", "log": "handled other"}
 
 
-builder = ManifestBuilder(graph_name="content_classifier", state_model=ContentState)
+builder = ManifestBuilder(
+    graph_name="content_classifier", state_model=ContentState, input_model=ContentInput
+)
 builder.set_entrypoint("classify")
 builder.add_node(
     "classify",

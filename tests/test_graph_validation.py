@@ -33,6 +33,11 @@ class MismatchedState(BaseModel):
     fine: Annotated[list[str], reducers.extend] = []
 
 
+class BadInput(BaseModel):
+    value: str  # the state's value is an int
+    secret: int = 0  # not a state field
+
+
 def _child() -> GraphRegistration:
     return builder("child").set_entrypoint("c").add_node("c", noop, terminal=True).build()
 
@@ -253,6 +258,13 @@ INVALID: list[tuple[str, Callable[[], ManifestBuilder], list[tuple[str, str | No
         "state_model_not_a_model",
         lambda: builder(state_model=dict).set_entrypoint("a").add_node("a", noop, terminal=True),
         [("STATE_MODEL_INVALID", None)],
+    ),
+    (
+        "input_model_invalid",
+        lambda: (
+            builder(input_model=BadInput).set_entrypoint("a").add_node("a", noop, terminal=True)
+        ),
+        [("INPUT_MODEL_INVALID", None), ("INPUT_MODEL_INVALID", None)],
     ),
     (
         "subgraph_not_a_registration",

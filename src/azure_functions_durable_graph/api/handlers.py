@@ -59,7 +59,7 @@ class ApiHandlers:
             "name": manifest.graph_name, "version": manifest.version,
             "versions": self.catalog.versions(manifest.graph_name), "graph_hash": manifest.graph_hash,
             "manifest": manifest.model_dump(mode="json"), "edges": manifest.edges,
-            "mermaid": manifest.to_mermaid(), "input_schema": manifest.state_schema,
+            "mermaid": manifest.to_mermaid(), "input_schema": manifest.input_schema or manifest.state_schema,
             "state_schema": manifest.state_schema,
             "event_schemas": {e.name: e.payload_schema for e in manifest.events},
         })

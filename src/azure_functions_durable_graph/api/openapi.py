@@ -85,6 +85,8 @@ def build_openapi(catalog: GraphCatalog, *, prefix: str = "/api", secured: bool 
     for name in catalog.graph_names:
         manifest = catalog.get(name).manifest
         state_ref = _hoist(components, name, "State", manifest.state_schema)
+        if manifest.input_schema is not None:  # the graph's input model: only its fields are asked for
+            state_ref = _hoist(components, name, "Input", manifest.input_schema)
         body = {"type": "object", "properties": {
             "input": {"$ref": state_ref}, "instance_id": {"type": "string", "minLength": 1}, "metadata": OBJECT}}
         start = _operation(_route("start_run"), secured)

@@ -29,11 +29,11 @@ from ..core import (
     decide,
     start_run,
 )
-from ..graph.errors import InvalidInputError
 from ..graph.registration import GraphRegistration
 from .calling import SyncRunner
 from .clock import Clock
 from .executor import execute_task, failure_record, to_json
+from .start_input import check_start_input, invalid_input
 
 
 class RunHooks(Protocol):
@@ -130,10 +130,16 @@ class ActiveRun:
             loop.call_soon_threadsafe(wake.set)
 
 
-def new_state(registration: GraphRegistration, value: Any) -> dict[str, Any]:
-    """Validate a run's input against the state model; the full state in JSON mode."""
+def new_state(registration: GraphRegistration, value: Any, *, from_parent: bool = False) -> dict[str, Any]:
+    """Validate a run's input (against the input model, then the state model); the full state in JSON mode.
+
+    ``from_parent``: a subgraph child's input, the parent's state fields, checked against the
+    state model only (they may include fields the child keeps out of its input model).
+    """
     from pydantic import BaseModel, ValidationError
 
+    if not from_parent:
+        value = check_start_input(registration.graph_name, registration.input_model, value)
     model = registration.state_model
     try:
         instance = (
@@ -146,12 +152,7 @@ def new_state(registration: GraphRegistration, value: Any) -> dict[str, Any]:
             )
         )
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first.get("loc", ())) or "(root)"
-        raise InvalidInputError(
-            f"graph '{registration.graph_name}': input is invalid: {where}: {first.get('msg')} ({exc.error_count()} error(s))",
-            details=exc.errors(include_url=False, include_context=False),
-        ) from None
+        raise invalid_input(registration.graph_name, exc) from None
     return dict(instance.model_dump(mode="json"))
 
 
@@ -316,7 +317,7 @@ class RunDriver:
         node = command["node"]
         try:
             child_registration = run.registration.subgraphs[node]
-            state = new_state(child_registration, command["child_input"])
+            state = new_state(child_registration, command["child_input"], from_parent=True)
             child = RunDriver(clock=self.clock, sync_runner=self.sync_runner)
             active, _ = child.start(
                 child_registration,

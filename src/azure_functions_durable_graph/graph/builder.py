@@ -64,6 +64,10 @@ class ManifestBuilder:
     >>> builder.set_entrypoint("process")                                      # doctest: +SKIP
     >>> builder.add_node("process", process, next_node="finalize")             # doctest: +SKIP
     >>> registration = builder.build()                                         # doctest: +SKIP
+
+    ``input_model`` (default: the state model) is what starting a run asks for: a model whose
+    fields are state fields with types the state accepts; other state fields start at their
+    defaults.
     """
 
     def __init__(
@@ -73,9 +77,12 @@ class ManifestBuilder:
         version: str = "0.1.0",
         metadata: dict[str, Any] | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
+        input_model: type[BaseModel] | None = None,
     ) -> None:
         self.graph_name = graph_name
         self.state_model = state_model
+        # The state model itself is the default: giving it explicitly declares nothing new.
+        self.input_model = None if input_model is state_model else input_model
         self.version = version
         self.metadata = dict(metadata or {})
         self.max_steps = max_steps
@@ -188,6 +195,7 @@ class ManifestBuilder:
             nodes=list(self._nodes),
             events=list(self._events),
             max_steps=self.max_steps,
+            input_model=self.input_model,
         )
         problems = validate_graph(view)
         try:
@@ -218,6 +226,7 @@ class ManifestBuilder:
                 name: r.function for name, r in reducers.items() if r.function is not None
             },
             subgraphs={n.name: n.subgraph for n in self._nodes if n.kind == "subgraph"},
+            input_model=self.input_model,
         )
 
     def _manifest(self, reducers: dict[str, FieldReducer]) -> GraphManifest:
@@ -235,6 +244,7 @@ class ManifestBuilder:
                 for e in self._events
             ],
             state_schema=state_json_schema(self.state_model),
+            input_schema=state_json_schema(self.input_model) if self.input_model is not None else None,
             reducers={name: r.name for name, r in reducers.items()},
             max_steps=self.max_steps,
             metadata=self.metadata,

@@ -95,6 +95,9 @@ class GraphManifest(BaseModel):
     nodes: list[NodeSpec]
     events: list[EventSpec] = Field(default_factory=list)
     state_schema: dict[str, Any] = Field(default_factory=dict)
+    # What a run's input must satisfy when the graph declares an input model. Left out of the
+    # JSON (and so of the hash) when absent, so graphs without one keep their graph_hash.
+    input_schema: dict[str, Any] | None = Field(default=None, exclude_if=lambda value: value is None)
     reducers: dict[str, str] = Field(default_factory=dict)
     max_steps: int = DEFAULT_MAX_STEPS
     metadata: dict[str, Any] = Field(default_factory=dict)

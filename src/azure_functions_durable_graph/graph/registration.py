@@ -26,6 +26,8 @@ class GraphRegistration:
     event_models: Mapping[str, type[BaseModel]] = field(default_factory=dict)
     custom_reducers: Mapping[str, Callable[[Any, Any], Any]] = field(default_factory=dict)
     subgraphs: Mapping[str, GraphRegistration] = field(default_factory=dict)
+    # The model a run's input is validated against; None: the state model itself.
+    input_model: type[BaseModel] | None = None
 
     @property
     def graph_name(self) -> str:

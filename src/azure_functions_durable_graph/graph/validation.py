@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ValidationProblem
+from .input_model import INPUT_MODEL_INVALID, input_model_problems
 from .manifest import GraphManifest, RetryPolicy
 from .reducers import CUSTOM, reducer_fits
 from .routing import END, RESERVED_NAMES
@@ -59,6 +60,7 @@ PROBLEM_CODES = (
     REDUCER_MISMATCH,
     SETTING_INVALID,
     SUBGRAPH_INVALID,
+    INPUT_MODEL_INVALID,
 )
 
 
@@ -72,6 +74,7 @@ class BuilderView:
     nodes: Sequence[Any]
     events: Sequence[Any]
     max_steps: Any
+    input_model: Any = None
 
 
 def validate_graph(view: BuilderView) -> list[ValidationProblem]:
@@ -86,6 +89,8 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
             )
         )
     problems.extend(_check_state_model(view))
+    if is_state_model(view.state_model):
+        problems.extend(input_model_problems(g, view.state_model, view.input_model))
     if isinstance(view.max_steps, bool) or not isinstance(view.max_steps, int) or view.max_steps < 1:
         add(
             ValidationProblem(

@@ -64,6 +64,10 @@ export async function startView({ root, params, query, signal, setTitle }) {
       h("a", { href: `#/graphs/${encodeSegment(name)}` }, name), " / start"),
     h("h1", { id: "start-heading" }, `Start a run of ${name}`),
     h("p", { class: "lead" }, `Version ${detail.version}. Fields left empty take the schema's default; the API validates the input.`),
+    // A declared input model asks for some state fields only; say where the others come from.
+    ...(detail.manifest && detail.manifest.input_schema
+      ? [h("p", { class: "muted", id: "start-input-note" }, "The graph's input model lists these fields; the other state fields start at their defaults.")]
+      : []),
     form,
   );
 }
