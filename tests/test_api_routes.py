@@ -29,6 +29,7 @@ from graph_helpers import load_example
 from scenarios import build_wait_event
 
 MiB = 1024 * 1024
+JSON = {"content-type": "application/json"}  # bodies of any other type are 415
 POLL_SECONDS = 10.0
 RUN_FIELDS = {
     "instance_id", "graph_name", "graph_version", "graph_hash", "status", "runtime_status",
@@ -350,12 +351,12 @@ def test_unknown_top_level_keys_are_400(client: TestClient) -> None:
 
 def test_non_json_body_is_400(client: TestClient) -> None:
     for body in (b"{not json", b"\xff\xfe\x00", b"{'single': 'quotes'}"):
-        assert_error(client.post("/api/graphs/my_graph/runs", content=body), 400, "INVALID_JSON")
+        assert_error(client.post("/api/graphs/my_graph/runs", content=body, headers=JSON), 400, "INVALID_JSON")
 
 
 def test_non_object_body_is_400(client: TestClient) -> None:
     for body in (b"[1, 2]", b'"text"', b"42", b"null", b"true"):
-        error = assert_error(client.post("/api/graphs/my_graph/runs", content=body), 400, "INVALID_INPUT")
+        error = assert_error(client.post("/api/graphs/my_graph/runs", content=body, headers=JSON), 400, "INVALID_INPUT")
         assert "object" in error["message"]
 
 
@@ -377,7 +378,7 @@ def test_same_instance_id_is_idempotent(client: TestClient) -> None:
 
 def test_body_over_one_mib_is_413(client: TestClient) -> None:
     big = b'{"message": "' + b"x" * MiB + b'"}'
-    assert_error(client.post("/api/graphs/my_graph/runs", content=big), 413, "BODY_TOO_LARGE")
+    assert_error(client.post("/api/graphs/my_graph/runs", content=big, headers=JSON), 413, "BODY_TOO_LARGE")
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: the limit is enforced while reading
         yield b'{"message": "'
@@ -385,14 +386,14 @@ def test_body_over_one_mib_is_413(client: TestClient) -> None:
             yield b"x" * 65536
         yield b'"}'
 
-    assert_error(client.post("/api/graphs/my_graph/runs", content=chunks()), 413, "BODY_TOO_LARGE")
+    assert_error(client.post("/api/graphs/my_graph/runs", content=chunks(), headers=JSON), 413, "BODY_TOO_LARGE")
     run = waiting_run(client)
-    assert_error(client.post(f"/api/runs/{run['instance_id']}/events/approval", content=big), 413,
+    assert_error(client.post(f"/api/runs/{run['instance_id']}/events/approval", content=big, headers=JSON), 413,
                  "BODY_TOO_LARGE")
     exactly = b'{"message": "' + b"x" * (MiB - 15) + b'"}'
     assert len(exactly) == MiB  # the limit itself is accepted
     assert start(client, "my_graph", None).status_code == 400  # still serving
-    assert client.post("/api/graphs/my_graph/runs", content=exactly).status_code == 202
+    assert client.post("/api/graphs/my_graph/runs", content=exactly, headers=JSON).status_code == 202
 
 
 # --- reading runs -------------------------------------------------------------------------------
@@ -506,7 +507,7 @@ def test_event_payload_model_failure_is_400(client: TestClient) -> None:
     error = assert_error(client.post(url, json={"approved": "perhaps"}), 400, "INVALID_INPUT")
     locs = {tuple(d["loc"]) for d in error["details"]}
     assert locs == {("approved",), ("reviewer",)}
-    assert_error(client.post(url, content=b"{nope"), 400, "INVALID_JSON")
+    assert_error(client.post(url, content=b"{nope", headers=JSON), 400, "INVALID_JSON")
     after = client.get(f"/api/runs/{run['instance_id']}").json()
     assert after["status"] == "waiting" and after["step"] == run["step"]
 
@@ -603,7 +604,7 @@ def test_cancel_errors(client: TestClient) -> None:
     error = assert_error(client.post(url, json={"reason": 5}), 400, "INVALID_INPUT")
     assert "reason" in error["message"]
     assert_error(client.post(url, json=["why"]), 400, "INVALID_INPUT")
-    assert_error(client.post(url, content=b"{oops"), 400, "INVALID_JSON")
+    assert_error(client.post(url, content=b"{oops", headers=JSON), 400, "INVALID_JSON")
     assert client.get(f"/api/runs/{run['instance_id']}").json()["status"] == "waiting"
     assert_error(client.post("/api/runs/ghost/cancel"), 404, "RUN_NOT_FOUND")
     finished = start(client, "my_graph", {"message": "m"}, wait=5).json()
@@ -631,17 +632,17 @@ def test_purge(client: TestClient) -> None:
 
 def test_deeply_nested_json_is_400(client: TestClient) -> None:
     nested = b"[" * 100_000 + b"]" * 100_000
-    assert_error(client.post("/api/graphs/my_graph/runs", content=nested), 400, "INVALID_JSON")
+    assert_error(client.post("/api/graphs/my_graph/runs", content=nested, headers=JSON), 400, "INVALID_JSON")
 
 
 def test_lone_surrogate_is_400(client: TestClient) -> None:
-    response = client.post("/api/graphs/my_graph/runs", content=b'{"message": "\\ud800"}')
+    response = client.post("/api/graphs/my_graph/runs", content=b'{"message": "\\ud800"}', headers=JSON)
     assert_error(response, 400)
 
 
 def test_non_standard_json_constants_are_400(client: TestClient) -> None:
     response = client.post("/api/graphs/content_classifier/runs?wait=5",
-                           content=b'{"text": "hello", "confidence": NaN}')
+                           content=b'{"text": "hello", "confidence": NaN}', headers=JSON)
     assert_error(response, 400, "INVALID_JSON")
 
 

@@ -106,7 +106,7 @@ ROWS = [
     Row("not JSON", "POST", START, 400, "INVALID_JSON", b"{not json", JSON),
     Row("invalid UTF-8", "POST", START, 400, "INVALID_JSON", b'{"input": {"data": "\xff"}}', JSON),
     Row("invalid UTF-8, input not an object", "POST", START, 400, "INVALID_JSON", b'{"input": "\xff"}', JSON),
-    Row("truncated UTF-8", "POST", START, 400, "INVALID_JSON", b'{"input": {"data": "\xc3"}}'),
+    Row("truncated UTF-8", "POST", START, 400, "INVALID_JSON", b'{"input": {"data": "\xc3"}}', JSON),
     Row("an encoded surrogate", "POST", START, 400, "INVALID_JSON", b'{"input": {"data": "\xed\xa0\x80"}}', JSON),
     Row("an escaped lone surrogate", "POST", START, 400, "INVALID_JSON", b'{"input": {"data": "\\ud800"}}', JSON),
     Row("NaN", "POST", START, 400, "INVALID_JSON", b'{"input": {"data": NaN}}', JSON),

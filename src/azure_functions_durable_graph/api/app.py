@@ -1,24 +1,26 @@
 """The Starlette adapter: serves the route table over the transport-free handlers.
 
-Adds what belongs to the transport: body size limit (413), optional API key, JSON 404/405,
-and never a traceback in a response.
+Adds what belongs to the transport: body size limit (413), optional API key, optional Host check
+(421, api/hosts.py), JSON 404/405, and never a traceback in a response.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from ..graph.errors import DurableGraphError
 from .dispatch import DEFAULT_MAX_BODY, BodyTooLarge, api_operations, call_operation
+from .hosts import HostCheck
 from .protocol import ApiRequest, ApiResponse, GraphCatalog, error_response
 from .routes import ROUTES, RouteSpec
 
@@ -37,8 +39,13 @@ class Unauthorized(DurableGraphError):
 def create_app(
     backend: Any, catalog: GraphCatalog, *, prefix: str = "/api", api_key: str | None = None,
     max_body: int = DEFAULT_MAX_BODY, lifespan: Any = None, ui: bool = True,
+    allowed_hosts: Iterable[str] | None = None,
 ) -> Starlette:
-    """A Starlette app serving the HTTP contract for ``backend`` (a RunBackend)."""
+    """A Starlette app serving the HTTP contract for ``backend`` (a RunBackend).
+
+    With ``allowed_hosts`` (names, ``"*"`` for any) a request whose ``Host`` is not one of them
+    is answered 421 ``HOST_NOT_ALLOWED``; None checks nothing.
+    """
     operations = api_operations(backend, catalog, prefix=prefix, secured=api_key is not None)
     prefix = prefix.rstrip("/")
     routes = [
@@ -58,7 +65,9 @@ def create_app(
                    405: f"method {request.method} is not allowed on {request.url.path}"}.get(status, "error")
         return _json(ApiResponse(status=status, body={"error": {"code": code, "message": message, "details": None}}))
 
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan)
+    middleware = [] if allowed_hosts is None else [Middleware(HostCheck, allowed=list(allowed_hosts))]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan,
+                     middleware=middleware)
 
 
 def _endpoint(spec: RouteSpec, handler: Callable[[ApiRequest], Awaitable[ApiResponse]], *,

@@ -73,7 +73,8 @@ COMPONENTS: dict[str, Any] = {
     "Purged": {"type": "object", "properties": {"instance_id": {"type": "string"}, "purged": {"const": True}}},
 }
 ERROR_TEXT = {400: "invalid request", 401: "missing or wrong API key", 404: "not found",
-              409: "conflicts with the run's state", 413: "request body too large"}
+              409: "conflicts with the run's state", 413: "request body too large",
+              415: "request body not sent as application/json"}
 
 
 def build_openapi(catalog: GraphCatalog, *, prefix: str = "/api", secured: bool = False) -> dict[str, Any]:

@@ -30,9 +30,11 @@ class ApiRequest:
     base_url: str = ""
 
     def json(self, *, empty: Any = None) -> Any:
-        """The body parsed as JSON (``empty`` when there is no body); 400 when it is not JSON."""
+        """The body parsed as JSON (``empty`` when there is no body); 415 when it is not sent
+        as JSON, 400 when it is not JSON."""
         if not self.body.strip():
-            return empty
+            return empty  # no body needs no content type (a bare POST .../cancel)
+        check_json_media_type(self.headers.get("content-type"))
         try:
             value = json.loads(self.body, parse_constant=_reject_constant, parse_float=_finite_float)
             # Lone surrogates parse but cannot be stored or sent back as UTF-8.
@@ -42,6 +44,39 @@ class ApiRequest:
                       if isinstance(exc, RecursionError) else str(exc))
             raise InvalidInputError(f"request body is not valid JSON: {reason}", code="INVALID_JSON") from None
         return value
+
+
+class UnsupportedMediaType(DurableGraphError):
+    """A request body not declared as JSON (415)."""
+
+    code = "UNSUPPORTED_MEDIA_TYPE"
+    http_status = 415
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """Whether ``content_type`` is ``application/json`` or ``application/*+json`` in UTF-8."""
+    if not content_type:
+        return False
+    media, *params = (part.strip().lower() for part in content_type.split(";"))
+    kind, _, subtype = media.partition("/")
+    if kind != "application" or not (subtype == "json" or subtype.endswith("+json") and len(subtype) > 5):
+        return False
+    charsets = [p.partition("=")[2].strip().strip('"') for p in params if p.partition("=")[0].strip() == "charset"]
+    return all(c in ("utf-8", "utf8") for c in charsets)  # JSON is UTF-8 (RFC 8259 section 8.1)
+
+
+def check_json_media_type(content_type: str | None) -> None:
+    """UnsupportedMediaType unless ``content_type`` declares JSON.
+
+    A body of any other type (``text/plain``, a form) is what a web page can send cross-site
+    without a CORS preflight; requiring JSON makes such a "simple" request unable to act.
+    """
+    if not is_json_media_type(content_type):
+        got = f"'{content_type[:100]}'" if content_type else "none"
+        raise UnsupportedMediaType(
+            f"request body must be sent with Content-Type: application/json (got {got})",
+            details={"content_type": content_type, "accepted": ["application/json", "application/*+json"]},
+        )
 
 
 def _reject_constant(name: str) -> Any:
@@ -94,4 +129,7 @@ class GraphCatalog(Protocol):
         """A registration (latest version by default); GraphNotFoundError when unknown."""
 
 
-__all__ = ["ApiRequest", "ApiResponse", "GraphCatalog", "error_response"]
+__all__ = [
+    "ApiRequest", "ApiResponse", "GraphCatalog", "UnsupportedMediaType", "check_json_media_type",
+    "error_response", "is_json_media_type",
+]

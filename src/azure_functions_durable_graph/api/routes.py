@@ -32,7 +32,7 @@ ROUTES: tuple[RouteSpec, ...] = (
               "graphs", response="GraphDetail", errors=(404,),
               query=(("version", "string", "a registered version (default: latest)"),)),
     RouteSpec("POST", "/graphs/{graph}/runs", "start_run", "Start a run of a graph", "runs",
-              success=202, request_body="StartRun", response="Run", errors=(400, 404, 409, 413),
+              success=202, request_body="StartRun", response="Run", errors=(400, 404, 409, 413, 415),
               query=(("wait", "number", "seconds to wait for the run to finish (200 when it does)"),
                      ("version", "string", "the graph version to run (default: latest)"))),
     RouteSpec("GET", "/runs", "list_runs", "List runs, newest first", "runs", response="RunList",
@@ -54,9 +54,9 @@ ROUTES: tuple[RouteSpec, ...] = (
               query=(("after", "integer", "resume after this event id (or send Last-Event-ID)"),)),
     RouteSpec("POST", "/runs/{instance_id}/events/{event}", "raise_event", "Send an event to a run",
               "runs", success=202, request_body="EventPayload", response="EventAccepted",
-              errors=(400, 404, 409, 413)),
+              errors=(400, 404, 409, 413, 415)),
     RouteSpec("POST", "/runs/{instance_id}/cancel", "cancel_run", "Cancel a run (force=true terminates)",
-              "runs", success=202, request_body="CancelRun", response="Run", errors=(400, 404, 409),
+              "runs", success=202, request_body="CancelRun", response="Run", errors=(400, 404, 409, 415),
               query=(("force", "boolean", "terminate at once instead of at the next step"),)),
 )
 

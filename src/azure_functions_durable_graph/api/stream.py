@@ -17,6 +17,7 @@ from ..graph.errors import InvalidInputError
 from .protocol import ApiRequest, ApiResponse
 
 KEEP_ALIVE_SECONDS = 15.0
+MAX_SEQUENCE = 2**63 - 1  # the largest SQLite integer
 
 
 class StreamingBackend(Protocol):
@@ -46,10 +47,7 @@ async def run_stream(backend: StreamingBackend, request: ApiRequest) -> ApiRespo
     instance_id = request.path_params["instance_id"]
     await backend.get_status(instance_id)
     start = request.headers.get("last-event-id") or request.query.get("after") or "0"
-    try:
-        after = int(start)
-    except ValueError:
-        raise InvalidInputError(f"Last-Event-ID must be an event sequence number, got '{start}'") from None
+    after = _sequence_number(start, instance_id)
     return ApiResponse(
         status=200, media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
@@ -75,6 +73,22 @@ async def _events(backend: StreamingBackend, instance_id: str, after: int) -> As
                 yield b": keep-alive\n\n"
     finally:
         backend.end_stream(instance_id)
+
+
+def _sequence_number(text: str, instance_id: str) -> int:
+    """The event sequence number to resume after: decimal digits, 0 to 2**63 - 1.
+
+    Checked before the stream starts: a number SQLite cannot bind (or a store cannot compare)
+    would otherwise fail after the 200 was sent and cut the stream.
+    """
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19 or int(digits) > MAX_SEQUENCE:
+        raise InvalidInputError(
+            f"run '{instance_id}': Last-Event-ID (or after) must be an event sequence number "
+            f"from 0 to {MAX_SEQUENCE}, got '{text[:40]}'",
+            details={"instance_id": instance_id, "last_event_id": text[:100]},
+        )
+    return int(digits)
 
 
 def _frame(event: str, data: Any, seq: int | None) -> bytes:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ..execution.backend import RunStatus
 from ..execution.cursors import decode_cursor, encode_cursor
 from ..execution.driver import new_state
+from ..execution.event_ids import check_event_id, check_repeated_event
 from ..execution.executor import to_json, validate_event_payload
 from ..execution.instance_ids import check_instance_id, is_valid_instance_id
 from ..execution.json_limits import check_event_json, check_start_json
@@ -38,6 +39,7 @@ from .history_view import steps_from_history
 from .management import instance_pages
 from .progress import DurableProgress
 from .protocol import INPUT_EVENT, CompactionPolicy, input_message, run_payload
+from .sent_events import find_sent_event
 
 if TYPE_CHECKING:
     from .app import DurableGraphApp
@@ -253,8 +255,15 @@ class DurableClientBackend(DurableProgress):
 
     async def raise_event(self, instance_id: str, event_name: str, payload: Any, *,
                           event_id: str | None = None) -> str:
-        """Validate the payload against the run's graph, then deliver it on the input event."""
-        durable = await self._durable_status(instance_id)
+        """Validate the payload against the run's graph, then deliver it on the input event.
+
+        A caller's ``event_id`` the run already took is answered as the first send when name and
+        payload match (also once the run finished), else EVENT_ID_CONFLICT; it is looked up in
+        the run's history, so only then is the history read.
+        """
+        event_id = check_event_id(event_id, instance_id=instance_id, event_name=event_name)
+        lookup = event_id is not None
+        durable = await self._durable_status(instance_id, show_history=lookup, show_history_output=lookup)
         status = self._run_status(durable)
         # In the local engine's order: declared (by the run's own manifest, which travels with
         # the run), not finished, code registered, then the payload by the run's own version
@@ -265,6 +274,13 @@ class DurableClientBackend(DurableProgress):
                 f"graph '{status.graph_name}' does not declare event '{event_name}' (declared: {', '.join(map(str, declared)) or 'none'})",
                 details={"instance_id": instance_id, "event": event_name},
             )
+        first = None if event_id is None else find_sent_event(durable, event_id)
+        if event_id is not None and first is not None:
+            if first.known:  # else consumed before a continue-as-new: only its id is kept
+                check_repeated_event(self._code_or_none(instance_id, status), instance_id, event_id,
+                                     sent=(event_name, payload), first=(str(first.name), first.payload),
+                                     first_read=True)
+            return event_id  # taken once already: the orchestrator would drop it again
         _refuse_finished(status, f"send event '{event_name}'")
         registration = self._code_for(instance_id, status)
         check_event_json(status.graph_name, event_name, payload)
@@ -285,6 +301,12 @@ class DurableClientBackend(DurableProgress):
                 "register it before sending events",
                 details={"graph": status.graph_name},
             ) from None
+
+    def _code_or_none(self, instance_id: str, status: RunStatus) -> GraphRegistration | None:
+        try:
+            return self._code_for(instance_id, status)
+        except GraphNotFoundError:
+            return None
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Graceful cancel: the orchestrator stops at its next superstep boundary."""

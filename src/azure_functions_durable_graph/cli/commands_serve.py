@@ -35,6 +35,11 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--api-key", default=None,
                         help="require this key (x-functions-key or Bearer); default: $DURABLE_GRAPH_API_KEY")
     parser.add_argument("--prefix", default="/api", help="route prefix (default /api)")
+    parser.add_argument(
+        "--allow-host", action="append", default=[], metavar="NAME",
+        help="also answer requests whose Host header is NAME (repeatable; '*' answers any). Bound to "
+        "loopback, only localhost, 127.0.0.1 and [::1] are answered by default (DNS rebinding)",
+    )
     parser.add_argument("--reload", action="store_true", help="restart when files in TARGET's folder change")
     parser.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
                         help="close a connection whose request line and headers take longer (default 10)")
@@ -51,7 +56,14 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 def run(args: argparse.Namespace) -> int:
     """Serve until interrupted."""
     from ..api.deadlines import deadline_protocol
-    from ..api.server import ENV_API_KEY, ENV_DB, ENV_PREFIX, ENV_TARGET, build_local_app
+    from ..api.server import (
+        ENV_ALLOWED_HOSTS,
+        ENV_API_KEY,
+        ENV_DB,
+        ENV_PREFIX,
+        ENV_TARGET,
+        build_local_app,
+    )
     from .reload_app import FACTORY as RELOAD_FACTORY
 
     api_key = args.api_key or os.environ.get(ENV_API_KEY) or None
@@ -65,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     if args.engine == "durable-emulator":
         return _serve_on_emulator(args, registrations)
     _check_database(db_path(args))  # in one line, before uvicorn would print a traceback
+    hosts = allowed_hosts(args.host, args.allow_host)
     names = [g.graph_name for g in discovery.graphs if g.registration is not None]
     print("\n".join(local_banner(f"http://{args.host}:{args.port}", args.prefix, names, db_path(args))))
     sys.stdout.flush()
@@ -77,10 +90,15 @@ def run(args: argparse.Namespace) -> int:
         os.environ[ENV_PREFIX] = args.prefix
         if api_key:
             os.environ[ENV_API_KEY] = api_key
+        if hosts is not None:
+            os.environ[ENV_ALLOWED_HOSTS] = ",".join(hosts)
+        else:
+            os.environ.pop(ENV_ALLOWED_HOSTS, None)
         folder = Path(discovery.target).resolve().parent if Path(discovery.target).exists() else Path.cwd()
         return _run_uvicorn(RELOAD_FACTORY, factory=True,
                             reload=True, reload_dirs=[str(folder)], **options)
-    app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix)
+    app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix,
+                          allowed_hosts=hosts)
     return _run_uvicorn(app, **options)
 
 
@@ -160,6 +178,16 @@ def emulator_banner(root: str, graphs: list[str]) -> list[str]:
             f"  graphs    {base}/graphs", f"  docs      {base}/docs", f"  OpenAPI   {base}/openapi.json"]
 
 
+def allowed_hosts(bind: str, extra: list[str]) -> list[str] | None:
+    """The Host names ``serve`` answers: on loopback the loopback names plus ``extra``; on
+    another address only when ``extra`` names some (None: any Host)."""
+    from ..api.hosts import LOOPBACK_HOSTS
+
+    if not _is_loopback(bind) and not extra:
+        return None  # the names a public address is reached by are not known here
+    return [*LOOPBACK_HOSTS, *extra]
+
+
 def _is_loopback(host: str) -> bool:
     if host in ("localhost", ""):
         return True
@@ -169,4 +197,4 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-__all__ = ["add_parser", "emulator_banner", "local_banner", "run"]
+__all__ = ["add_parser", "allowed_hosts", "emulator_banner", "local_banner", "run"]

@@ -11,7 +11,14 @@ import os
 
 from starlette.applications import Starlette
 
-from ..api.server import ENV_API_KEY, ENV_DB, ENV_PREFIX, ENV_TARGET, build_local_app
+from ..api.server import (
+    ENV_ALLOWED_HOSTS,
+    ENV_API_KEY,
+    ENV_DB,
+    ENV_PREFIX,
+    ENV_TARGET,
+    build_local_app,
+)
 from .engine_session import valid_registrations
 
 FACTORY = f"{__name__}:app_from_environment"
@@ -19,10 +26,11 @@ FACTORY = f"{__name__}:app_from_environment"
 
 
 def app_from_environment() -> Starlette:
-    """The local app for the TARGET, database, key and prefix ``serve`` put in the environment."""
+    """The local app for the TARGET, database, key, prefix and hosts ``serve`` put in the environment."""
     return build_local_app(
         valid_registrations(os.environ.get(ENV_TARGET) or None), db=os.environ.get(ENV_DB) or None,
         api_key=os.environ.get(ENV_API_KEY) or None, prefix=os.environ.get(ENV_PREFIX, "/api"),
+        allowed_hosts=hosts.split(",") if (hosts := os.environ.get(ENV_ALLOWED_HOSTS)) else None,
     )
 
 

@@ -20,6 +20,7 @@ from ..core import FINISHED, apply_cancel
 from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver, new_state
+from ..execution.event_ids import check_event_id, check_repeated_event
 from ..execution.executor import validate_event_payload
 from ..execution.instance_ids import check_instance_id
 from ..execution.json_limits import check_event_json, check_start_json
@@ -219,7 +220,12 @@ class LocalEngine:
 
     async def raise_event(self, instance_id: str, event_name: str, payload: Any = None, *,
                           event_id: str | None = None) -> str:
-        """Store an event durably, then deliver it (loading the run if it is parked)."""
+        """Store an event durably, then deliver it (loading the run if it is parked).
+
+        A repeated ``event_id`` with the same name and payload is answered as the first send
+        (also once the run finished); with another one it is EVENT_ID_CONFLICT.
+        """
+        event_id = check_event_id(event_id, instance_id=instance_id, event_name=event_name)
         record = self.store.get_run(instance_id)
         graph = self._graphs.compiled_for(record, self.store)
         if event_name not in graph.events:
@@ -227,6 +233,12 @@ class LocalEngine:
                 f"graph '{record.graph_name}' does not declare event '{event_name}' (run '{instance_id}')",
                 details={"graph": record.graph_name, "event": event_name},
             )
+        first = None if event_id is None else self.store.find_event(instance_id, event_id)
+        if first is not None:
+            check_repeated_event(self._graphs.code_for(record.graph_hash, record.graph_name), instance_id,
+                                 first.event_id, sent=(event_name, payload), first=(first.name, first.payload))
+            if record.status in FINISHED:
+                return first.event_id  # a retry of an event applied before the run ended
         ensure_not_finished(record, f"raise event '{event_name}'")
         registration = self._graphs.code_for(record.graph_hash, record.graph_name)
         if registration is None:

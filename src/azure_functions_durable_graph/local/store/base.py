@@ -222,6 +222,10 @@ class RunStore(ABC):
     def pending_events(self, instance_id: str) -> list[InboxEvent]:
         """Events not yet delivered, in the order they were stored."""
 
+    @abstractmethod
+    def find_event(self, instance_id: str, event_id: str) -> InboxEvent | None:
+        """The run's stored event with this id, delivered or not (None when there is none)."""
+
     def commit_transition(self, instance_id: str, transition: Transition) -> int:
         """Write a transition: results, snapshot (+events), timers, deliveries; returns the last
         event sequence. Stores that can do it atomically override this (SQLite does)."""

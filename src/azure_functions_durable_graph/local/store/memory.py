@@ -224,6 +224,16 @@ class MemoryRunStore(MemoryQueries, RunStore):
             if e.delivered_at is None
         ]
 
+    def find_event(self, instance_id: str, event_id: str) -> InboxEvent | None:
+        """The run's stored event with this id, delivered or not (None when there is none)."""
+        with self._lock:
+            run = self._maybe_run(instance_id)
+            event = None if run is None else run.inbox.get(event_id)
+        if event is None:
+            return None
+        return InboxEvent(instance_id, event_id, event.name, load_json(event.payload), event.created_at,
+                          event.delivered_at)
+
     def mark_events_delivered(
         self, instance_id: str, event_ids: Iterable[str], *, delivered_at: float | None = None
     ) -> None:

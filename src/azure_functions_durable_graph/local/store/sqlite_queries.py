@@ -1,4 +1,4 @@
-"""Queries and retention of the SQLite run store (listing, purge, prune), as a mixin."""
+"""Queries and retention of the SQLite run store (listing, an inbox lookup, purge, prune), as a mixin."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from ...execution.cursors import decode_cursor, encode_cursor
 from .base import (
     FINISHED_STATUSES,
     UNFINISHED_STATUSES,
+    InboxEvent,
     RunRecord,
 )
 from .rows import (
@@ -20,6 +21,7 @@ from .rows import (
     check_limit,
     conflict,
     listed_run_record,
+    load_json,
     status_filter,
 )
 from .sqlite_runs import SEQ_LIMIT
@@ -53,6 +55,16 @@ class SqliteQueries:
         def _require_run(conn: sqlite3.Connection, instance_id: str) -> sqlite3.Row: ...
 
     # -- queries ---------------------------------------------------------------------------
+    def find_event(self, instance_id: str, event_id: str) -> InboxEvent | None:
+        """The run's stored event with this id, delivered or not (None when there is none)."""
+        rows = self._all("SELECT name, payload, created_at, delivered_at FROM inbox "
+                         "WHERE instance_id = ? AND event_id = ?", (instance_id, event_id))
+        if not rows:
+            return None
+        name, payload, created, delivered = rows[0]
+        return InboxEvent(instance_id, event_id, name, load_json(payload), float(created),
+                          None if delivered is None else float(delivered))
+
     def list_runs(
         self,
         *,
