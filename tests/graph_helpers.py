@@ -59,3 +59,35 @@ def load_module(path: Path, module_name: str | None = None) -> ModuleType:
 def load_example(name: str) -> ModuleType:
     """Import ``examples/<name>.py`` by path."""
     return load_module(EXAMPLES_DIR / f"{name}.py")
+
+
+class HostileState(BaseModel):
+    """Any JSON goes in ``data``: only the package's own rules limit it."""
+
+    data: Any = None
+    done: bool = False
+
+
+def _hostile_ask(state: HostileState) -> None:
+    return None
+
+
+def _hostile_wait(state: HostileState) -> Any:
+    from azure_functions_durable_graph import RouteDecision
+
+    return RouteDecision.wait_for_event(event_name="answer", resume_node="finish")
+
+
+def _hostile_finish(state: HostileState) -> dict[str, Any]:
+    return {"done": True}
+
+
+def build_waiting_graph(graph_name: str) -> Any:
+    """A graph the hostile-client tests aim at: 'ask' waits for ``answer`` (no handler: its
+    payload is the state update), then 'finish' ends the run."""
+    builder = ManifestBuilder(graph_name=graph_name, state_model=HostileState)
+    builder.set_entrypoint("ask")
+    builder.add_node("ask", _hostile_ask, route=_hostile_wait)
+    builder.add_node("finish", _hostile_finish, terminal=True)
+    builder.add_event_handler("answer")
+    return builder.build()

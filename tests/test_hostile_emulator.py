@@ -20,11 +20,10 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from pydantic import BaseModel
 
-from azure_functions_durable_graph import ManifestBuilder, RouteDecision
 from azure_functions_durable_graph.api.dispatch import DEFAULT_MAX_BODY
 from azure_functions_durable_graph.graph.registration import GraphRegistration
+from graph_helpers import build_waiting_graph
 from http_conformance import ENGINES, EmulatorHttpEngine, HttpEngine, emulator_engine
 
 GRAPH = "hostile_http"
@@ -34,33 +33,9 @@ RUN = f"/api/runs/{WAITING}"
 JSON = {"content-type": "application/json"}
 
 
-class HostileState(BaseModel):
-    """Any JSON goes in ``data``."""
-
-    data: Any = None
-    done: bool = False
-
-
-def _ask(state: HostileState) -> None:
-    return None
-
-
-def _wait(state: HostileState) -> RouteDecision:
-    return RouteDecision.wait_for_event(event_name="answer", resume_node="finish")
-
-
-def _finish(state: HostileState) -> dict[str, Any]:
-    return {"done": True}
-
-
 def build_graph() -> GraphRegistration:
-    """Waits for ``answer`` (its payload is the state update), then finishes."""
-    builder = ManifestBuilder(graph_name=GRAPH, state_model=HostileState)
-    builder.set_entrypoint("ask")
-    builder.add_node("ask", _ask, route=_wait)
-    builder.add_node("finish", _finish, terminal=True)
-    builder.add_event_handler("answer")
-    return builder.build()
+    """The shared waiting graph (graph_helpers.build_waiting_graph) under this module's name."""
+    return build_waiting_graph(GRAPH)
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,8 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
-from pydantic import BaseModel
 from starlette.testclient import TestClient
 
-from azure_functions_durable_graph import ManifestBuilder, RouteDecision
 from azure_functions_durable_graph.api.server import build_local_app
 from azure_functions_durable_graph.errors import InvalidInputError
 from azure_functions_durable_graph.execution import ManualClock
@@ -32,39 +30,16 @@ from azure_functions_durable_graph.local.engine import LocalEngine
 from azure_functions_durable_graph.local.store.memory import MemoryRunStore
 from azure_functions_durable_graph.local.store.sqlite import SqliteRunStore
 from cli_helpers import run_cli
+from graph_helpers import HostileState, build_waiting_graph
 from http_conformance import ENGINES, HttpEngine
 
 GRAPH = "hostile_json"
 ISSUE_DEPTHS = [255, 256, 990]  # what pydantic-core writes, one more, and near json's recursion limit
 
 
-class HostileState(BaseModel):
-    """Any JSON goes in ``data``: only the package's rule limits it."""
-
-    data: Any = None
-    done: bool = False
-
-
-def _ask(state: HostileState) -> None:
-    return None
-
-
-def _wait(state: HostileState) -> RouteDecision:
-    return RouteDecision.wait_for_event(event_name="answer", resume_node="finish")
-
-
-def _finish(state: HostileState) -> dict[str, Any]:
-    return {"done": True}
-
-
 def build_hostile() -> GraphRegistration:
-    """Waits for ``answer`` (no handler: its payload is the state update), then finishes."""
-    builder = ManifestBuilder(graph_name=GRAPH, state_model=HostileState)
-    builder.set_entrypoint("ask")
-    builder.add_node("ask", _ask, route=_wait)
-    builder.add_node("finish", _finish, terminal=True)
-    builder.add_event_handler("answer")
-    return builder.build()
+    """The shared waiting graph (graph_helpers.build_waiting_graph) under this module's name."""
+    return build_waiting_graph(GRAPH)
 
 
 def nested(depth: int) -> str:

@@ -76,7 +76,7 @@ def _endpoint(spec: RouteSpec, handler: Callable[[ApiRequest], Awaitable[ApiResp
         try:
             if api_key is not None and not spec.public:
                 _check_key(request, api_key)
-            body = await _read_body(request, max_body) if spec.method in ("POST", "PUT", "PATCH") else b""
+            body = await read_body(request, max_body) if spec.method in ("POST", "PUT", "PATCH") else b""
         except DurableGraphError as exc:
             refused = error_response(exc)
             if isinstance(exc, Unauthorized):  # RFC 9110: a 401 names the scheme it accepts
@@ -108,7 +108,12 @@ def _check_key(request: Request, api_key: str) -> None:
         raise Unauthorized("a valid API key is required (x-functions-key header or Authorization: Bearer)")
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, read chunk by chunk; :class:`BodyTooLarge` as soon as it passes ``limit``.
+
+    A declared ``Content-Length`` over the limit is refused before any of the body is read, so
+    a huge body is never held in memory. The Durable emulator's HTTP triggers read with it too.
+    """
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise BodyTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
@@ -134,4 +139,4 @@ def _json(response: ApiResponse) -> Response:
                     media_type=response.media_type)
 
 
-__all__ = ["DEFAULT_MAX_BODY", "create_app"]
+__all__ = ["DEFAULT_MAX_BODY", "create_app", "read_body"]

@@ -15,10 +15,11 @@ from starlette.responses import Response
 from starlette.routing import Route, request_response
 from starlette.types import Receive, Scope, Send
 
+from ...api.app import read_body
 from ...api.dispatch import BodyTooLarge
 from . import webhooks
 from .client_binding import RPC_PATH, WEBHOOK_PATH
-from .http_answers import body_ended_early, method_not_allowed, not_found, read_body, refused
+from .http_answers import body_ended_early, method_not_allowed, not_found, refused
 from .http_triggers import HttpTriggerRouter, invoke_http
 
 if TYPE_CHECKING:

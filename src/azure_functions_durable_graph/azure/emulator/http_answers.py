@@ -3,8 +3,8 @@
 No route (404), a route without the method (405) and a body over the limit (413) are answered
 in the package's error JSON shape with the codes the local server gives, so a client sees the
 same refusal from ``durable-graph serve`` on either engine. (Azure's host answers the first
-two with an empty body; the third is what the app itself answers there, see
-:func:`read_body`.)
+two with an empty body; the third is what the app itself answers there; bodies are read with the API's own
+``api.app.read_body``.)
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from collections.abc import Iterable
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ...api.dispatch import BodyTooLarge
 from ...api.protocol import ApiResponse, error_response
 from ...graph.errors import DurableGraphError
 
@@ -47,30 +46,10 @@ def refused(exc: DurableGraphError) -> Response:
                     headers={**answer.headers, "Connection": "close"}, media_type=answer.media_type)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, read chunk by chunk; :class:`BodyTooLarge` as soon as it passes ``limit``.
-
-    A declared ``Content-Length`` over the limit is refused before any of the body is read.
-    Azure's host reads up to 100 MB and the app refuses anything over its 1 MiB, with this very
-    error; stopping at the limit gives the same answer without holding the body in memory.
-    """
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise BodyTooLarge(f"request body of {declared} bytes is over the limit of {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise BodyTooLarge(f"request body is over the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def body_ended_early(request: Request) -> Response:
     """The client left before its body arrived: nobody reads the answer, so one log line."""
     log.info("request body of %s %s ended early", request.method, request.scope["path"])
     return Response(status_code=400)
 
 
-__all__ = ["body_ended_early", "method_not_allowed", "not_found", "read_body", "refused"]
+__all__ = ["body_ended_early", "method_not_allowed", "not_found", "refused"]
