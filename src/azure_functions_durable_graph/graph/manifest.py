@@ -13,6 +13,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .mermaid import manifest_to_mermaid
+
 MANIFEST_FORMAT_VERSION = 1
 DEFAULT_MAX_STEPS = 1000
 
@@ -172,8 +174,6 @@ class GraphManifest(BaseModel):
 
     def to_mermaid(self) -> str:
         """The graph as a Mermaid flowchart."""
-        from .mermaid import manifest_to_mermaid
-
         return manifest_to_mermaid(self)
 
 

@@ -3,18 +3,61 @@
 Static edges are solid arrows, conditional (router) edges dotted, waits are labelled with the
 event name, timeouts and error routes are labelled too; joins are drawn as hexagons, subgraphs
 as subroutines, and START/END as rounded terminals.
+
+It reads a manifest through the protocols below (the attributes it draws), so this module does
+not depend on ``manifest``; ``GraphManifest.to_mermaid`` calls it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import Protocol
 
 from .routing import END
 
-if TYPE_CHECKING:
-    from .manifest import GraphManifest
+
+class DrawnWait(Protocol):
+    """What the diagram reads of a declared wait (``WaitSpec``)."""
+
+    @property
+    def event(self) -> str: ...
+    @property
+    def resume_node(self) -> str: ...
+    @property
+    def on_timeout(self) -> str | None: ...
+
+
+class DrawnNode(Protocol):
+    """What the diagram reads of a node (``NodeSpec``)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def next(self) -> Sequence[str]: ...
+    @property
+    def route_targets(self) -> Sequence[str] | None: ...
+    @property
+    def waits(self) -> Sequence[DrawnWait]: ...
+    @property
+    def terminal(self) -> bool: ...
+    @property
+    def join(self) -> bool: ...
+    @property
+    def on_error(self) -> str | None: ...
+
+
+class DrawnGraph(Protocol):
+    """What the diagram reads of a manifest (``GraphManifest``)."""
+
+    @property
+    def entrypoint(self) -> str: ...
+    @property
+    def nodes(self) -> Sequence[DrawnNode]: ...
+
 
 _SAFE = re.compile(r"[^A-Za-z0-9_]")
 
@@ -31,7 +74,7 @@ def _label(text: str) -> str:
     return text.replace('"', "#quot;")
 
 
-def manifest_to_mermaid(manifest: GraphManifest) -> str:
+def manifest_to_mermaid(manifest: DrawnGraph) -> str:
     """Mermaid ``flowchart TD`` source for the manifest."""
     lines = ["flowchart TD", '    __start__(["START"])', '    __end__(["END"])']
     for spec in manifest.nodes:
@@ -65,4 +108,4 @@ def manifest_to_mermaid(manifest: GraphManifest) -> str:
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["manifest_to_mermaid"]
+__all__ = ["DrawnGraph", "DrawnNode", "DrawnWait", "manifest_to_mermaid"]
