@@ -23,12 +23,12 @@ from .http_answers import body_ended_early, method_not_allowed, not_found, refus
 from .http_triggers import HttpTriggerRouter, invoke_http
 
 if TYPE_CHECKING:
-    from .host import DurableEmulator
+    from .served import ServedEmulator
 
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
-def build_asgi_app(emu: DurableEmulator) -> Starlette:
+def build_asgi_app(emu: ServedEmulator) -> Starlette:
     """A Starlette app for ``emu``; HTTP triggers live under ``/{route_prefix}/``."""
     router = HttpTriggerRouter(emu.functions.http)
     prefix = f"/{emu.route_prefix}" if emu.route_prefix else ""

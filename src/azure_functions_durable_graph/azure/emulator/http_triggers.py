@@ -26,7 +26,7 @@ from starlette.responses import Response
 from .functions import IndexedFunction
 
 if TYPE_CHECKING:
-    from .host import DurableEmulator
+    from .served import ServedEmulator
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +167,7 @@ def to_starlette(result: Any) -> Response:
     return Response(json.dumps(result), media_type="application/json")
 
 
-async def invoke_http(emu: DurableEmulator, function: IndexedFunction, request: Request,
+async def invoke_http(emu: ServedEmulator, function: IndexedFunction, request: Request,
                       route_values: dict[str, str], body: bytes) -> Response:
     """Call an HTTP-triggered function with the request (and its ``body``, already read)."""
     kwargs: dict[str, Any] = {function.trigger_param: build_request(request, route_values, body)}

@@ -28,7 +28,7 @@ from .instances import FAILED, Instance
 from .status import status_payload
 
 if TYPE_CHECKING:
-    from .host import DurableEmulator
+    from .served import ServedEmulator
 
 _RUNNING_CODES = {"Running": 202, "Pending": 202, "ContinuedAsNew": 202, "Suspended": 202}
 
@@ -57,7 +57,7 @@ def _error(status: int, message: str, exception: str | None = None) -> JSONRespo
     return JSONResponse(body, status_code=status)
 
 
-def check_status_response(emu: DurableEmulator, request: Request, instance_id: str) -> Response:
+def check_status_response(emu: ServedEmulator, request: Request, instance_id: str) -> Response:
     """202 with the management payload and a ``Location`` header, as the extension answers."""
     payload = management_payload(str(request.base_url), emu.task_hub, instance_id)
     return JSONResponse(payload, status_code=202, headers={
@@ -87,7 +87,7 @@ def _status_response(request: Request, inst: Instance) -> Response:
     return JSONResponse(body, status_code=code, headers=headers)
 
 
-async def handle(emu: DurableEmulator, request: Request, path: str) -> Response:
+async def handle(emu: ServedEmulator, request: Request, path: str) -> Response:
     """Serve one request whose path (after the RPC/webhook prefix) is ``path``."""
     segments = path.strip("/").split("/") if path.strip("/") else []
     method = request.method.upper()
@@ -119,7 +119,7 @@ async def handle(emu: DurableEmulator, request: Request, path: str) -> Response:
     return Response(status_code=404)
 
 
-async def _start(emu: DurableEmulator, request: Request, name: str,
+async def _start(emu: ServedEmulator, request: Request, name: str,
                  instance_id: str | None) -> Response:
     text = (await request.body()).decode("utf-8")
     input_json = text if text.strip() else None
@@ -153,7 +153,7 @@ async def _start(emu: DurableEmulator, request: Request, name: str,
     return check_status_response(emu, request, new_id)
 
 
-def _list(emu: DurableEmulator, request: Request) -> Response:
+def _list(emu: ServedEmulator, request: Request) -> Response:
     statuses = [s for s in request.query_params.get("runtimeStatus", "").split(",") if s]
     found = emu.query(created_from=_time(request, "createdTimeFrom"),
                       created_to=_time(request, "createdTimeTo"), statuses=statuses or None,
@@ -168,7 +168,7 @@ def _list(emu: DurableEmulator, request: Request) -> Response:
                         headers={paging.TOKEN_HEADER: token})
 
 
-async def _purge(emu: DurableEmulator, instance_id: str) -> Response:
+async def _purge(emu: ServedEmulator, instance_id: str) -> Response:
     inst = emu.instance_record(instance_id)
     if inst is None:
         return Response(status_code=404)
@@ -179,7 +179,7 @@ async def _purge(emu: DurableEmulator, instance_id: str) -> Response:
     return JSONResponse({"instancesDeleted": 1})
 
 
-async def _purge_by(emu: DurableEmulator, request: Request) -> Response:
+async def _purge_by(emu: ServedEmulator, request: Request) -> Response:
     created_from = _time(request, "createdTimeFrom")
     if created_from is None:
         return JSONResponse("Please provide value for 'createdTimeFrom' parameter.", status_code=400)
@@ -193,7 +193,7 @@ async def _purge_by(emu: DurableEmulator, request: Request) -> Response:
     return JSONResponse({"instancesDeleted": deleted})
 
 
-async def _operation(emu: DurableEmulator, request: Request, instance_id: str,
+async def _operation(emu: ServedEmulator, request: Request, instance_id: str,
                      operation: str) -> Response:
     inst = emu.instance_record(instance_id)
     reason = request.query_params.get("reason")
@@ -226,7 +226,7 @@ async def _operation(emu: DurableEmulator, request: Request, instance_id: str,
     return Response(status_code=202)
 
 
-async def _raise_event(emu: DurableEmulator, request: Request, instance_id: str,
+async def _raise_event(emu: ServedEmulator, request: Request, instance_id: str,
                        event_name: str) -> Response:
     inst = emu.instance_record(instance_id)
     if inst is None:
