@@ -21,12 +21,6 @@ GRAPH_DIR = PACKAGE_DIR / "graph"
 STDLIB = frozenset(sys.stdlib_module_names)
 THIRD_PARTY_ALLOWED = {"core": frozenset(), "graph": frozenset({"pydantic", "pydantic_core"})}
 
-# Deferred imports (inside a function, or under ``if TYPE_CHECKING:``) that leave the layer.
-# ``GraphRegistration.invoke`` is a convenience that reaches up to the runner when called; it
-# must never happen at import time.
-DEFERRED_EXCEPTIONS = {("graph", "registration.py", "execution.runner")}
-
-
 @dataclass(frozen=True)
 class Import:
     """One import statement, resolved to an absolute-ish target."""
@@ -123,17 +117,8 @@ def test_relative_imports_stay_in_their_layers(layer: str) -> None:
         target_layer = imp.target.split(".")[0]
         if target_layer in allowed_layers:
             continue
-        if imp.deferred and (layer, imp.file, imp.target) in DEFERRED_EXCEPTIONS:
-            continue
         bad.append(f"{imp.file}:{imp.line} imports .{'.' * (imp.level - 1)}{imp.target}")
     assert bad == []
-
-
-def test_deferred_exceptions_are_still_needed_and_deferred() -> None:
-    seen = {(imp.layer, imp.file, imp.target): imp for imp in _all_imports("graph")}
-    for key in DEFERRED_EXCEPTIONS:
-        assert key in seen, f"stale exception {key}"
-        assert seen[key].deferred, f"{key} must not run at import time"
 
 
 def test_the_import_walker_sees_relative_and_deferred_imports(tmp_path: Path) -> None:

@@ -1,9 +1,13 @@
 """azure-functions-durable-graph: typed graph workflows on Azure Durable Functions and SQLite.
 
-Importing the package pulls in neither the Azure SDK nor the local server stack.
+Importing the package pulls in neither the Azure SDK nor the local server stack. It installs the
+in-process runner behind ``GraphRegistration.invoke`` (graph/ does not import execution/); any
+import of a submodule runs this first, so ``invoke`` works however the package is imported.
 """
 
 from ._version import __version__
+from .execution.runner import ainvoke as _ainvoke
+from .execution.runner import invoke as _invoke
 from .graph import (
     END,
     START,
@@ -33,6 +37,9 @@ from .graph.errors import (
     TargetLoadError,
     ValidationProblem,
 )
+from .graph.registration import install_runner as _install_runner
+
+_install_runner(_invoke, _ainvoke)
 
 
 def __getattr__(name: str) -> object:

@@ -2,6 +2,8 @@
 
 For scripts and tests. It uses the same interpreter and driving loop as the engines. When the
 run waits for an event that was not supplied, the result is ``waiting`` and can be resumed.
+``GraphRegistration.invoke`` reaches :func:`invoke` through ``graph.registration.install_runner``
+(the package root installs it); :class:`RunResult` and :class:`StepRecord` are declared there.
 """
 
 from __future__ import annotations
@@ -10,31 +12,17 @@ import asyncio
 import json
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from ..core import COMPLETED, FINISHED, WAITING, Snapshot, TaskCommand
+from ..core import COMPLETED, FINISHED, WAITING, TaskCommand
 from ..graph.errors import DurableGraphError, EventNotDeclaredError
-from ..graph.registration import GraphRegistration
+from ..graph.registration import GraphRegistration, RunResult, StepRecord
 from .clock import Clock, SystemClock
 from .driver import ActiveRun, RunDriver, new_state
 from .executor import validate_event_payload
 from .json_limits import check_event_json, check_start_json
-
-
-@dataclass(frozen=True)
-class StepRecord:
-    """One executed task: node, superstep, attempt, its update (and route or error)."""
-
-    node: str
-    step: int
-    task_id: str
-    attempt: int
-    update: dict[str, Any] | None = None
-    route: dict[str, Any] | None = None
-    error: dict[str, Any] | None = None
 
 
 class _MemoryHooks:
@@ -74,41 +62,6 @@ class _MemoryHooks:
                         error=event["error"],
                     )
                 )
-
-
-@dataclass
-class RunResult:
-    """The outcome of :func:`invoke`: status, final state, output, executed steps, error."""
-
-    run_id: str
-    status: str
-    state: BaseModel | None
-    output: dict[str, Any] | None
-    steps: list[StepRecord]
-    error: dict[str, Any] | None
-    waiting_for: list[dict[str, Any]]
-    snapshot: Snapshot
-    registration: GraphRegistration = field(repr=False)
-    clock: Clock = field(repr=False, default_factory=SystemClock)
-
-    @property
-    def node_sequence(self) -> list[str]:
-        """Nodes of the successfully completed steps, in order."""
-        return [s.node for s in self.steps if s.error is None]
-
-    def resume(
-        self, events: Iterable[Any] | None = None, *, cancel: str | None = None
-    ) -> RunResult:
-        """Continue a waiting run with more events (or a cancel); see :func:`invoke`."""
-        return _run_sync(self.aresume(events, cancel=cancel))
-
-    async def aresume(
-        self, events: Iterable[Any] | None = None, *, cancel: str | None = None
-    ) -> RunResult:
-        """Async form of :meth:`resume`."""
-        return await ainvoke(
-            self.registration, None, events=events, clock=self.clock, resume=self, cancel=cancel
-        )
 
 
 def invoke(registration: GraphRegistration, input: Any = None, **options: Any) -> RunResult:
@@ -155,7 +108,7 @@ async def ainvoke(
     resume: RunResult | None = None,
 ) -> RunResult:
     """Async form of :func:`invoke`."""
-    clock = clock or (resume.clock if resume else SystemClock())
+    clock = clock or (resume.clock if resume else None) or SystemClock()
     steps: list[StepRecord] = list(resume.steps) if resume else []
     driver = RunDriver(clock=clock, hooks=_MemoryHooks(steps))
     if resume is not None:

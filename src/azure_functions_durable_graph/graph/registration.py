@@ -1,17 +1,44 @@
-"""``GraphRegistration``: a built graph, ready to register with an engine or to invoke."""
+"""``GraphRegistration``: a built graph, ready to register with an engine or to invoke.
+
+Invoking runs user code, which is the execution layer's job; graph/ does not import it. The
+in-process runner is installed here instead (:func:`install_runner`) by the package root, which
+every import of the package runs first, so ``registration.invoke`` works however the package
+was imported. What a run returns (:class:`RunResult`, :class:`StepRecord`) is plain data
+declared here, so ``invoke`` is typed without graph/ depending on the runner.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pydantic import BaseModel
 
+from .errors import DurableGraphError
 from .manifest import GraphManifest
 
-if TYPE_CHECKING:
-    from ..execution.runner import RunResult
+_invoke: Callable[..., RunResult] | None = None
+_ainvoke: Callable[..., Awaitable[RunResult]] | None = None
+
+
+def install_runner(invoke: Callable[..., RunResult], ainvoke: Callable[..., Awaitable[RunResult]]) -> None:
+    """Set the in-process runner that ``invoke``/``ainvoke`` (and ``RunResult.resume``) call.
+
+    Both take ``(registration, input, **options)``; the package root installs
+    ``execution.runner.invoke`` and ``execution.runner.ainvoke``.
+    """
+    global _invoke, _ainvoke
+    _invoke, _ainvoke = invoke, ainvoke
+
+
+def _runner() -> tuple[Callable[..., RunResult], Callable[..., Awaitable[RunResult]]]:
+    if _invoke is None or _ainvoke is None:
+        raise DurableGraphError(
+            "no in-process runner is installed (the package root 'azure_functions_durable_graph' installs it)",
+            code="RUNNER_NOT_INSTALLED",
+        )
+    return _invoke, _ainvoke
 
 
 @dataclass(frozen=True)
@@ -49,16 +76,55 @@ class GraphRegistration:
 
         See :func:`azure_functions_durable_graph.execution.runner.invoke` for the options.
         """
-        # Imported here: the runner lives in the execution layer above graph/.
-        from ..execution.runner import invoke
-
-        return invoke(self, input, **options)
+        return _runner()[0](self, input, **options)
 
     async def ainvoke(self, input: Any = None, **options: Any) -> RunResult:
         """Async form of :meth:`invoke`."""
-        from ..execution.runner import ainvoke
-
-        return await ainvoke(self, input, **options)
+        return await _runner()[1](self, input, **options)
 
 
-__all__ = ["GraphRegistration"]
+@dataclass(frozen=True)
+class StepRecord:
+    """One executed task: node, superstep, attempt, its update (and route or error)."""
+
+    node: str
+    step: int
+    task_id: str
+    attempt: int
+    update: dict[str, Any] | None = None
+    route: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class RunResult:
+    """The outcome of :meth:`GraphRegistration.invoke`: status, final state, output, executed
+    steps, error; ``snapshot`` is the interpreter's snapshot, ``clock`` the clock the run used."""
+
+    run_id: str
+    status: str
+    state: BaseModel | None
+    output: dict[str, Any] | None
+    steps: list[StepRecord]
+    error: dict[str, Any] | None
+    waiting_for: list[dict[str, Any]]
+    snapshot: Mapping[str, Any]
+    registration: GraphRegistration = field(repr=False)
+    # An ``execution.clock.Clock``; None: the system clock.
+    clock: Any = field(repr=False, default=None)
+
+    @property
+    def node_sequence(self) -> list[str]:
+        """Nodes of the successfully completed steps, in order."""
+        return [s.node for s in self.steps if s.error is None]
+
+    def resume(self, events: Iterable[Any] | None = None, *, cancel: str | None = None) -> RunResult:
+        """Continue a waiting run with more events (or a cancel); see :meth:`GraphRegistration.invoke`."""
+        return _runner()[0](self.registration, None, events=events, clock=self.clock, resume=self, cancel=cancel)
+
+    async def aresume(self, events: Iterable[Any] | None = None, *, cancel: str | None = None) -> RunResult:
+        """Async form of :meth:`resume`."""
+        return await _runner()[1](self.registration, None, events=events, clock=self.clock, resume=self, cancel=cancel)
+
+
+__all__ = ["GraphRegistration", "RunResult", "StepRecord", "install_runner"]
