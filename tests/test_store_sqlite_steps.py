@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
+from azure_functions_durable_graph.execution.instance_ids import new_instance_id
 from azure_functions_durable_graph.graph.errors import RunConflictError, StoreError
-from azure_functions_durable_graph.local.records import new_instance_id
 from azure_functions_durable_graph.local.store import RunRecord, SqliteRunStore
 from azure_functions_durable_graph.local.store.base import ResultRow, Transition
 from azure_functions_durable_graph.local.store.sqlite_runs import MAX_REMEMBERED

@@ -11,14 +11,14 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
-from ..execution.backend import RunBackend, RunStatus
+from ..execution.backend import RUN_STATUSES, RunBackend, RunStatus
 from ..execution.instance_ids import check_instance_id
 from ..execution.timestamps import api_times, parse_timestamp
 from ..graph.errors import DurableGraphError, InvalidInputError
 from ..graph.registration import GraphRegistration
 from .protocol import ApiRequest, ApiResponse, GraphCatalog
 
-STATUSES = ("pending", "running", "waiting", "completed", "failed", "cancelled")
+STATUSES = RUN_STATUSES  # the one definition (execution/backend.py)
 MAX_WAIT_SECONDS = 120.0
 START_KEYS = frozenset({"input", "instance_id", "metadata"})
 

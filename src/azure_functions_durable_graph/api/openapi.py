@@ -13,6 +13,7 @@ import re
 from typing import Any
 
 from .._version import __version__
+from ..execution.backend import RUN_STATUSES
 from .protocol import GraphCatalog
 from .routes import ROUTES, RouteSpec
 
@@ -39,7 +40,7 @@ ERROR = {"type": "object", "required": ["error"], "properties": {"error": {
 RUN = {"type": "object", "required": ["instance_id", "graph_name", "status", "runtime_status"], "properties": {
     "instance_id": {"type": "string"}, "graph_name": {"type": "string"}, "graph_version": {"type": "string"},
     "graph_hash": {"type": "string"},
-    "status": {"enum": ["pending", "running", "waiting", "completed", "failed", "cancelled"]},
+    "status": {"enum": list(RUN_STATUSES)},
     "runtime_status": {"type": "string", "description": "the Durable instance's runtimeStatus: Pending, Running, "
                        "Completed (also a graceful cancel), Failed, Terminated (a forced cancel)"},
     "custom_status": ANY_JSON,

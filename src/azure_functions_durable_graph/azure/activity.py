@@ -11,39 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..execution.executor import execute_task, failure_record
+from ..execution.registry import GraphRegistry
 from ..graph.errors import HandlerNotFoundError
-from ..graph.registration import GraphRegistration
-
-if TYPE_CHECKING:
-    from .app import DurableGraphApp
 
 
-def find_registration(owner: DurableGraphApp, root: dict[str, Any]) -> GraphRegistration:
-    """The registration a task's code comes from: the run's version when still registered,
-    else the latest version of that graph; then down the subgraph path."""
-    name = str(root.get("graph"))
-    versions = [owner.get(name, v) for v in owner.versions(name)]
-    if not versions:
-        raise HandlerNotFoundError(f"graph '{name}' is not registered in this deployment")
-    registration = next((r for r in versions if r.manifest.graph_hash == root.get("hash")), versions[-1])
-    for node in root.get("path", []):
-        child = registration.subgraphs.get(node)
-        if child is None:
-            raise HandlerNotFoundError(
-                f"graph '{registration.graph_name}': subgraph node '{node}' is not in this deployment"
-            )
-        registration = child
-    return registration
-
-
-async def run_task(owner: DurableGraphApp, command: dict[str, Any]) -> dict[str, Any]:
+async def run_task(graphs: GraphRegistry, command: dict[str, Any]) -> dict[str, Any]:
     """Execute one task command; the result names the task (history is rebuilt from it)."""
     started = time.time()
     try:
-        registration = find_registration(owner, command.get("root") or {"graph": command["graph"]})
+        # The run's version when still registered, else the latest of its graph; then down
+        # the subgraph path (GraphRegistry.code_for_task).
+        registration = graphs.code_for_task(command.get("root") or {"graph": command["graph"]})
         result = await execute_task(registration, command)
     except HandlerNotFoundError as exc:
         result = {"ok": False, "error": failure_record(exc, command)}
@@ -55,12 +36,12 @@ async def run_task(owner: DurableGraphApp, command: dict[str, Any]) -> dict[str,
     }
 
 
-def activity_body(owner: DurableGraphApp, command: Any) -> dict[str, Any]:
+def activity_body(graphs: GraphRegistry, command: Any) -> dict[str, Any]:
     """The activity function's body. Sync on purpose: the Functions worker runs it on a
     thread, so a blocking node never stalls the worker's event loop."""
     if isinstance(command, str):
         command = json.loads(command)
-    return asyncio.run(run_task(owner, command))
+    return asyncio.run(run_task(graphs, command))
 
 
-__all__ = ["activity_body", "find_registration", "run_task"]
+__all__ = ["activity_body", "run_task"]

@@ -11,7 +11,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from ..graph.errors import DurableGraphError, GraphNotFoundError
+from ..execution.registry import GraphRegistry
+from ..graph.errors import DurableGraphError
 from ..graph.registration import GraphRegistration
 from .protocol import CompactionPolicy
 
@@ -33,7 +34,7 @@ class DurableGraphApp:
         # Orchestrations continue as new at a superstep boundary past either limit.
         self.compaction = CompactionPolicy(after_steps=continue_as_new_after_steps,
                                            max_history_events=max_history_events)
-        self._graphs: dict[str, dict[str, GraphRegistration]] = {}
+        self.graphs = GraphRegistry()  # the one registry every engine keeps (execution/registry.py)
         self._function_app: LazyFunctionApp | None = None
 
     def register_registration(self, registration: GraphRegistration) -> GraphRegistration:
@@ -43,41 +44,26 @@ class DurableGraphApp:
                 f"register_registration needs a GraphRegistration (builder.build()), got {type(registration).__name__}",
                 code="REGISTRATION_INVALID",
             )
-        versions = self._graphs.setdefault(registration.graph_name, {})
-        versions[registration.version] = registration
-        return registration
+        return self.graphs.add(registration)
 
     register = register_registration
 
     @property
     def graph_names(self) -> list[str]:
         """Names of every registered graph, in registration order."""
-        return list(self._graphs)
+        return self.graphs.graph_names
 
     def registrations(self) -> list[GraphRegistration]:
         """The latest registered version of every graph."""
-        return [self.get(name) for name in self._graphs]
+        return self.graphs.registrations()
 
     def versions(self, graph_name: str) -> list[str]:
         """Every registered version of ``graph_name`` in registration order."""
-        return list(self._graphs.get(graph_name, {}))
+        return self.graphs.versions(graph_name)
 
     def get(self, graph_name: str, version: str | None = None) -> GraphRegistration:
         """The registration of ``graph_name`` (the latest registered version by default)."""
-        versions = self._graphs.get(graph_name)
-        if not versions:
-            raise GraphNotFoundError(
-                f"graph '{graph_name}' is not registered", details={"graph": graph_name}
-            )
-        if version is None:
-            return list(versions.values())[-1]
-        try:
-            return versions[version]
-        except KeyError:
-            raise GraphNotFoundError(
-                f"graph '{graph_name}' has no version '{version}' (registered: {', '.join(versions)})",
-                details={"graph": graph_name, "version": version},
-            ) from None
+        return self.graphs.get(graph_name, version)
 
     @property
     def function_app(self) -> LazyFunctionApp:

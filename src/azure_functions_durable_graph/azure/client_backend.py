@@ -14,35 +14,33 @@ import time
 import uuid
 from collections.abc import Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..execution.backend import RunStatus
 from ..execution.cursors import decode_cursor, encode_cursor
-from ..execution.driver import new_state
-from ..execution.event_ids import check_event_id, check_repeated_event
-from ..execution.executor import to_json, validate_event_payload
-from ..execution.instance_ids import check_instance_id, is_valid_instance_id
-from ..execution.json_limits import check_event_json, check_start_json
-from ..graph.errors import (
-    EventNotDeclaredError,
-    GraphNotFoundError,
-    HandlerNotFoundError,
-    InvalidInputError,
-    RunConflictError,
-    RunNotFoundError,
+from ..execution.executor import to_json
+from ..execution.instance_ids import is_valid_instance_id
+from ..execution.registry import GraphRegistry
+from ..execution.run_policy import (
+    EventTarget,
+    FirstSend,
+    admit_event,
+    checked_event_id,
+    new_instance_id,
+    prepare_start,
+    refuse_if_finished,
+    refuse_unless_finished,
+    repeated_start,
 )
-from ..graph.registration import GraphRegistration
-from .activity import find_registration
+from ..graph.errors import InvalidInputError, RunConflictError, RunNotFoundError
 from .history_view import decoded as _decoded
 from .history_view import steps_from_history
 from .management import instance_pages
 from .progress import DurableProgress
 from .protocol import INPUT_EVENT, CompactionPolicy, input_message, run_payload
 from .sent_events import find_sent_event
-
-if TYPE_CHECKING:
-    from .app import DurableGraphApp
 
 WAIT_POLL_SECONDS = 0.05
 WAIT_POLL_MAX_SECONDS = 1.0
@@ -55,12 +53,13 @@ def _timestamp(value: Any, default: float) -> float:
 
 
 class DurableClientBackend(DurableProgress):
-    """Runs of a ``DurableGraphApp`` as Durable orchestrations."""
+    """Runs of a ``DurableGraphApp``'s graphs as Durable orchestrations: a transport adapter
+    over the run policy (``execution/run_policy.py``), which decides every answer."""
 
-    def __init__(self, client: Any, owner: DurableGraphApp, *, orchestrator: str,
+    def __init__(self, client: Any, graphs: GraphRegistry, *, orchestrator: str,
                  policy: CompactionPolicy | None = None) -> None:
         self.client = client
-        self.owner = owner
+        self.graphs = graphs
         self.orchestrator = orchestrator
         self.policy = policy or CompactionPolicy()
         self._versions: dict[str, int] = {}
@@ -201,14 +200,14 @@ class DurableClientBackend(DurableProgress):
     async def start(self, graph: str, input: Any, *, instance_id: str | None = None,
                     metadata: dict[str, Any] | None = None, version: str | None = None) -> RunStatus:
         """Validate the input, then start the orchestration (idempotent for the same id and input)."""
-        registration = self.owner.get(graph, version)
-        check_instance_id(instance_id, graph=graph)
-        check_start_json(graph, input, metadata)  # every engine's one rule, before anything is stored
-        state = new_state(registration, input)
-        instance_id = instance_id or uuid.uuid4().hex
-        existing = await self._find(instance_id)
+        start = prepare_start(self.graphs, graph, input, instance_id=instance_id, metadata=metadata,
+                              version=version)
+        registration, state = start.registration, start.state
+        # A generated id is new by construction: only a caller's id needs the idempotency check.
+        existing = None if instance_id is None else await self._find(instance_id)
         if existing is not None:
-            return _same_run(existing, graph, state)
+            return repeated_start(existing, graph, state)
+        instance_id = instance_id or new_instance_id(time.time())
         manifest = registration.manifest
         payload = run_payload(manifest, state, metadata=to_json(metadata or {}), created_at=time.time(),
                               policy=self.policy)
@@ -219,7 +218,7 @@ class DurableClientBackend(DurableProgress):
             if existing is None:  # taken by an instance that is not a run of this app's graphs
                 raise RunConflictError(f"instance id '{instance_id}' is already in use",
                                        details={"instance_id": instance_id}) from None
-            return _same_run(existing, graph, state)
+            return repeated_start(existing, graph, state)
         now = payload["created_at"]
         return RunStatus(
             instance_id=instance_id, graph_name=graph, graph_version=manifest.version,
@@ -245,12 +244,12 @@ class DurableClientBackend(DurableProgress):
             if status is None:
                 raise RunNotFoundError(f"run '{instance_id}' does not exist",
                                        details={"instance_id": instance_id}) from None
-            _refuse_finished(status, action)
+            refuse_if_finished(instance_id, status.status, action)
             raise
 
     async def _unfinished(self, instance_id: str, action: str) -> RunStatus:
         status = await self.get_status(instance_id)
-        _refuse_finished(status, action)
+        refuse_if_finished(instance_id, status.status, action)
         return status
 
     async def raise_event(self, instance_id: str, event_name: str, payload: Any, *,
@@ -261,64 +260,35 @@ class DurableClientBackend(DurableProgress):
         payload match (also once the run finished), else EVENT_ID_CONFLICT; it is looked up in
         the run's history, so only then is the history read.
         """
-        event_id = check_event_id(event_id, instance_id=instance_id, event_name=event_name)
+        event_id = checked_event_id(event_id, instance_id, event_name)
         lookup = event_id is not None
         durable = await self._durable_status(instance_id, show_history=lookup, show_history_output=lookup)
         status = self._run_status(durable)
-        # In the local engine's order: declared (by the run's own manifest, which travels with
-        # the run), not finished, code registered, then the payload by the run's own version
-        # (its handler is the one that runs).
-        declared = [e.get("name") for e in (_decoded(durable.input_).get("manifest") or {}).get("events", [])]
-        if event_name not in declared:
-            raise EventNotDeclaredError(
-                f"graph '{status.graph_name}' does not declare event '{event_name}' (declared: {', '.join(map(str, declared)) or 'none'})",
-                details={"instance_id": instance_id, "event": event_name},
-            )
-        first = None if event_id is None else find_sent_event(durable, event_id)
-        if event_id is not None and first is not None:
-            if first.known:  # else consumed before a continue-as-new: only its id is kept
-                check_repeated_event(self._code_or_none(instance_id, status), instance_id, event_id,
-                                     sent=(event_name, payload), first=(str(first.name), first.payload),
-                                     first_read=True)
+        # The run's own manifest travels with the run: its events are the declared ones.
+        declared = (_decoded(durable.input_).get("manifest") or {}).get("events", [])
+        target = EventTarget(instance_id, status.graph_name, status.graph_hash, status.status,
+                             tuple(str(e.get("name")) for e in declared))
+        sent = None if event_id is None else find_sent_event(durable, event_id)
+        first = None if sent is None else FirstSend(sent.name, sent.payload, known=sent.known, as_read=True)
+        admitted = admit_event(self.graphs, target, event_name, payload, event_id=event_id, first=first)
+        if admitted.repeat and event_id is not None:
             return event_id  # taken once already: the orchestrator would drop it again
-        _refuse_finished(status, f"send event '{event_name}'")
-        registration = self._code_for(instance_id, status)
-        check_event_json(status.graph_name, event_name, payload)
-        value = to_json(validate_event_payload(registration, event_name, payload))
         event_id = event_id or uuid.uuid4().hex
-        await self._acting(instance_id, f"send event '{event_name}'", self.client.raise_event(
-            instance_id, INPUT_EVENT, input_message("event", event_id, name=event_name, payload=value)))
+        await self._acting(instance_id, f"raise event '{event_name}'", self.client.raise_event(
+            instance_id, INPUT_EVENT, input_message("event", event_id, name=event_name, payload=admitted.payload)))
         return event_id
-
-    def _code_for(self, instance_id: str, status: RunStatus) -> GraphRegistration:
-        """The registration whose code serves the run: its exact version (by manifest hash),
-        else the latest of its graph; the local engine's rule (``GraphRegistry.code_for``)."""
-        try:
-            return find_registration(self.owner, {"graph": status.graph_name, "hash": status.graph_hash})
-        except (HandlerNotFoundError, GraphNotFoundError):
-            raise GraphNotFoundError(
-                f"run '{instance_id}': graph '{status.graph_name}' is not registered in this app; "
-                "register it before sending events",
-                details={"graph": status.graph_name},
-            ) from None
-
-    def _code_or_none(self, instance_id: str, status: RunStatus) -> GraphRegistration | None:
-        try:
-            return self._code_for(instance_id, status)
-        except GraphNotFoundError:
-            return None
 
     async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Graceful cancel: the orchestrator stops at its next superstep boundary."""
-        status = await self._unfinished(instance_id, "cancel it")
-        await self._acting(instance_id, "cancel it", self.client.raise_event(
+        status = await self._unfinished(instance_id, "cancel")
+        await self._acting(instance_id, "cancel", self.client.raise_event(
             instance_id, INPUT_EVENT, input_message("cancel", uuid.uuid4().hex, reason=reason)))
         return _with_cancel(status, {"reason": reason})
 
     async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Hard stop through Durable's terminate."""
-        status = await self._unfinished(instance_id, "terminate it")
-        await self._acting(instance_id, "terminate it", self.client.terminate(instance_id, reason or "terminated"))
+        status = await self._unfinished(instance_id, "terminate")
+        await self._acting(instance_id, "terminate", self.client.terminate(instance_id, reason or "terminated"))
         for _ in range(20):  # the host applies a terminate asynchronously
             after = await self.get_status(instance_id)
             if after.finished:
@@ -329,32 +299,11 @@ class DurableClientBackend(DurableProgress):
     async def purge(self, instance_id: str) -> None:
         """Delete a finished run's Durable history."""
         status = await self.get_status(instance_id)
-        if not status.finished:
-            raise RunConflictError(
-                f"run '{instance_id}' is {status.status}; cancel it before purging",
-                details={"instance_id": instance_id, "status": status.status},
-            )
+        refuse_unless_finished(instance_id, status.status, "purge")
         await self.client.purge_instance_history(instance_id)
 
 
-def _refuse_finished(status: RunStatus, action: str) -> None:
-    """RunConflictError (409) when the run already ended."""
-    if status.finished:
-        raise RunConflictError(f"run '{status.instance_id}' is {status.status}; cannot {action}",
-                               details={"instance_id": status.instance_id, "status": status.status})
-
-
-def _same_run(existing: RunStatus, graph: str, state: dict[str, Any]) -> RunStatus:
-    """Starting an existing id again: the same run when graph and input match, else 409."""
-    if existing.graph_name == graph and existing.input == state:
-        return existing
-    raise RunConflictError(f"run '{existing.instance_id}' already exists with a different graph or input",
-                           details={"instance_id": existing.instance_id})
-
-
 def _with_cancel(status: RunStatus, cancel: dict[str, Any]) -> RunStatus:
-    from dataclasses import replace
-
     return replace(status, cancel=cancel)
 
 

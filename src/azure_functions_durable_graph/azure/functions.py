@@ -8,18 +8,16 @@ durable client binding, serving the same handlers as the local server.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ..api.dispatch import api_operations
 from ..api.routes import ROUTES, RouteSpec
 from .activity import activity_body
 from .client_backend import DurableClientBackend
+from .hosted import HostedGraphs
 from .http_adapter import serve_http
 from .orchestrator import orchestrate
 from .protocol import ACTIVITY, ORCHESTRATOR
-
-if TYPE_CHECKING:
-    from .app import DurableGraphApp
 
 CLIENT_BINDING = "client"
 
@@ -49,7 +47,7 @@ class FunctionNames:
         return {"orchestrator": self.orchestrator, "activity": self.activity}
 
 
-def new_function_app(owner: DurableGraphApp) -> Any:
+def new_function_app(owner: HostedGraphs) -> Any:
     """A fresh ``DFApp`` with every graph function registered."""
     import azure.durable_functions as df
     import azure.functions as func
@@ -59,7 +57,7 @@ def new_function_app(owner: DurableGraphApp) -> Any:
     return app
 
 
-def add_to(owner: DurableGraphApp, target: Any, *, prefix: str = "") -> Any:
+def add_to(owner: HostedGraphs, target: Any, *, prefix: str = "") -> Any:
     """Register the graph functions on an existing ``FunctionApp``/``DFApp``/``Blueprint``."""
     import azure.durable_functions as df
 
@@ -72,7 +70,7 @@ def add_to(owner: DurableGraphApp, target: Any, *, prefix: str = "") -> Any:
     return target
 
 
-def register_functions(owner: DurableGraphApp, app: Any, *, prefix: str = "") -> FunctionNames:
+def register_functions(owner: HostedGraphs, app: Any, *, prefix: str = "") -> FunctionNames:
     """Register orchestrator, activity and HTTP triggers on a durable app or blueprint."""
     import azure.functions as func
 
@@ -85,7 +83,7 @@ def register_functions(owner: DurableGraphApp, app: Any, *, prefix: str = "") ->
     app.function_name(name=names.orchestrator)(app.orchestration_trigger(context_name="context")(orchestrator))
 
     def execute_task(command: dict) -> dict:  # type: ignore[type-arg]  # plain types: the worker checks them
-        return activity_body(owner, command)
+        return activity_body(owner.graphs, command)
 
     app.function_name(name=names.activity)(app.activity_trigger(input_name="command")(execute_task))
 
@@ -100,13 +98,13 @@ def register_functions(owner: DurableGraphApp, app: Any, *, prefix: str = "") ->
     return names
 
 
-def _http_endpoint(owner: DurableGraphApp, spec: RouteSpec, names: FunctionNames) -> Any:
+def _http_endpoint(owner: HostedGraphs, spec: RouteSpec, names: FunctionNames) -> Any:
     prefix = "/" + owner.route_prefix.strip("/") if owner.route_prefix.strip("/") else ""
 
     import azure.functions as func
 
     async def endpoint(req: Any, client: Any) -> Any:
-        backend = DurableClientBackend(client, owner, orchestrator=names.orchestrator, policy=owner.compaction)
+        backend = DurableClientBackend(client, owner.graphs, orchestrator=names.orchestrator, policy=owner.compaction)
         operation = api_operations(backend, owner, prefix=prefix or "/")[spec.handler]
         return await serve_http(operation, req, where=f"{spec.method} {spec.path}")
 

@@ -60,10 +60,8 @@ def check_event(registration: GraphRegistration, name: str, payload: Any) -> Non
     from ..graph.errors import EventNotDeclaredError
 
     if registration.manifest.event(name) is None:
-        raise EventNotDeclaredError(
-            f"graph '{registration.graph_name}' does not declare event '{name}'",
-            details={"graph": registration.graph_name, "event": name},
-        )
+        raise EventNotDeclaredError.for_event(registration.graph_name, name,
+                                              [e.name for e in registration.manifest.events])
     validate_event_payload(registration, name, payload)
 
 

@@ -293,10 +293,8 @@ def apply_event(
     """Deliver an external event: buffered until a wait of that name consumes it (FIFO)."""
     graph = _graph(manifest)
     if name not in graph.events:
-        raise EventNotDeclaredError(
-            f"graph '{graph.graph_name}' does not declare event '{name}' (run '{snapshot['run_id']}')",
-            details={"graph": graph.graph_name, "event": name},
-        )
+        raise EventNotDeclaredError.for_event(graph.graph_name, name, graph.events,
+                                              instance_id=str(snapshot["run_id"]))
     if snapshot["status"] in FINISHED:
         return []
     if event_id is None:

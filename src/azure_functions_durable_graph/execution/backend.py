@@ -8,9 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
+from ..core.records import RunStatus as SnapshotStatus
 from .timestamps import api_times, iso_timestamp
+
+# Every status a run shows through the API, in lifecycle order: ``pending`` (started, no
+# snapshot published yet) and then the snapshot's statuses (core/records.py).
+RUN_STATUSES: tuple[str, ...] = ("pending", *get_args(SnapshotStatus))
 
 # Graph-level status -> the Durable Functions runtime status its instance has. A cancelled
 # run depends on how it ended (see runtime_status_of); docs/http.md holds the table.
@@ -136,4 +141,4 @@ class RunBackend(Protocol):
         """Delete a finished run and everything stored about it."""
 
 
-__all__ = ["RUNTIME_STATUS", "RunBackend", "RunStatus", "runtime_status_of", "status_from_snapshot"]
+__all__ = ["RUNTIME_STATUS", "RUN_STATUSES", "RunBackend", "RunStatus", "runtime_status_of", "status_from_snapshot"]

@@ -142,10 +142,8 @@ async def ainvoke(
 def _post_checked(run: ActiveRun, name: str, payload: Any) -> None:
     """Refuse an undeclared event or an invalid payload when it is raised, as engines do."""
     if name not in run.graph.events:
-        raise EventNotDeclaredError(
-            f"graph '{run.graph.graph_name}' does not declare event '{name}' (run '{run.run_id}')",
-            details={"graph": run.graph.graph_name, "event": name},
-        )
+        raise EventNotDeclaredError.for_event(run.graph.graph_name, name, run.graph.events,
+                                              instance_id=run.run_id)
     check_event_json(run.graph.graph_name, name, payload)
     validate_event_payload(run.registration, name, payload)
     run.post_event(name, payload)

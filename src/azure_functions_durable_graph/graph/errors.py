@@ -7,6 +7,7 @@ one line naming the graph, node, field or run involved; ``details`` holds struct
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +108,18 @@ class EventNotDeclaredError(DurableGraphError):
 
     code = "EVENT_NOT_DECLARED"
     http_status = 404
+
+    @classmethod
+    def for_event(cls, graph_name: str, event_name: str, declared: Iterable[str], *,
+                  instance_id: str | None = None) -> EventNotDeclaredError:
+        """The one wording every engine and the in-process runner use."""
+        names = sorted(str(name) for name in declared)
+        run = f" (run '{instance_id}')" if instance_id is not None else ""
+        details: dict[str, Any] = {"graph": graph_name, "event": event_name, "declared": names}
+        if instance_id is not None:
+            details["instance_id"] = instance_id
+        return cls(f"graph '{graph_name}' does not declare event '{event_name}'{run}; "
+                   f"declared: {', '.join(names) or 'none'}", details=details)
 
 
 class RunConflictError(DurableGraphError):

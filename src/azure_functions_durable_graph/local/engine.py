@@ -19,32 +19,25 @@ from typing import Any
 from ..core import FINISHED, apply_cancel
 from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
-from ..execution.driver import ActiveRun, RunDriver, new_state
-from ..execution.event_ids import check_event_id, check_repeated_event
-from ..execution.executor import validate_event_payload
-from ..execution.instance_ids import check_instance_id
-from ..execution.json_limits import check_event_json, check_start_json
-from ..graph.errors import (
-    EventNotDeclaredError,
-    GraphNotFoundError,
-    HandlerNotFoundError,
-    RunConflictError,
-    StoreError,
+from ..execution.driver import ActiveRun, RunDriver
+from ..execution.registry import GraphRegistry
+from ..execution.run_policy import (
+    EventTarget,
+    FirstSend,
+    admit_event,
+    checked_event_id,
+    new_instance_id,
+    prepare_start,
+    refuse_if_finished,
+    repeated_start,
 )
+from ..graph.errors import GraphNotFoundError, HandlerNotFoundError, RunConflictError, StoreError
 from ..graph.registration import GraphRegistration
+from .engine_reads import StoredRunReads
 from .hooks import ProgressListener, StoreHooks
 from .ownership import EngineLock
-from .records import (
-    DEFAULT_DB,
-    ensure_not_finished,
-    new_instance_id,
-    new_run_record,
-    open_store,
-    repeated_start,
-    run_status,
-    task_index,
-)
-from .registry import GraphRegistry
+from .records import DEFAULT_DB, new_run_record, open_store, run_status
+from .registry import compiled_for, load_run
 from .store.base import RunRecord, RunStore
 from .store_retry import RetryingHooks, retry_transient
 from .timer_loop import TimerLoop
@@ -54,7 +47,7 @@ from .workers import DriveHandle, WorkerLoops
 logger = logging.getLogger(__name__)
 
 
-class LocalEngine:
+class LocalEngine(StoredRunReads):
     """Embedded engine implementing the ``RunBackend`` port.
 
     Use as ``async with LocalEngine(db_path) as engine:``; ``concurrency`` bounds the runs
@@ -183,14 +176,13 @@ class LocalEngine:
         metadata: dict[str, Any] | None = None, version: str | None = None,
     ) -> RunStatus:
         """Validate ``input`` and start a run; the same id with the same input is idempotent."""
-        registration = self.registration(graph, version)
-        check_instance_id(instance_id, graph=graph)
-        check_start_json(graph, input, metadata)  # every engine's one rule, before anything is stored
-        state = new_state(registration, input)
+        start = prepare_start(self._graphs, graph, input, instance_id=instance_id, metadata=metadata,
+                              version=version)
+        registration, state = start.registration, start.state
         # A generated id is new by construction: only a caller's id needs the idempotency check.
         existing = None if instance_id is None else self.store.find_run(instance_id)
         if existing is not None:
-            return repeated_start(existing, graph, state)
+            return repeated_start(run_status(existing), graph, state)
         instance_id = instance_id or new_instance_id(self.clock.now())
         active, events = self.driver.start(registration, state, run_id=instance_id, metadata=metadata)
         record = new_run_record(registration, active.snapshot, state, metadata, self.clock.now())
@@ -201,23 +193,6 @@ class LocalEngine:
         self._schedule(instance_id, load_inbox=False)
         return status
 
-    async def get_status(self, instance_id: str) -> RunStatus:
-        """The stored status of a run (RunNotFoundError when unknown)."""
-        return run_status(self.store.get_run(instance_id))
-
-    async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
-        """Until the run finishes or waits for an event, or ``timeout`` (real seconds) passes."""
-
-        async def settled() -> tuple[bool, RunStatus | None]:
-            if instance_id in self._drives:  # being driven: its drive signals when it ends
-                return False, None
-            status = await self.get_status(instance_id)
-            parked = status.status == "waiting" and instance_id not in self._drives
-            return status.finished or parked, status
-
-        status = await self._watchers.wait_until(instance_id, settled, timeout)
-        return status if status is not None else await self.get_status(instance_id)
-
     async def raise_event(self, instance_id: str, event_name: str, payload: Any = None, *,
                           event_id: str | None = None) -> str:
         """Store an event durably, then deliver it (loading the run if it is parked).
@@ -225,30 +200,16 @@ class LocalEngine:
         A repeated ``event_id`` with the same name and payload is answered as the first send
         (also once the run finished); with another one it is EVENT_ID_CONFLICT.
         """
-        event_id = check_event_id(event_id, instance_id=instance_id, event_name=event_name)
+        event_id = checked_event_id(event_id, instance_id, event_name)
         record = self.store.get_run(instance_id)
-        graph = self._graphs.compiled_for(record, self.store)
-        if event_name not in graph.events:
-            raise EventNotDeclaredError(
-                f"graph '{record.graph_name}' does not declare event '{event_name}' (run '{instance_id}')",
-                details={"graph": record.graph_name, "event": event_name},
-            )
-        first = None if event_id is None else self.store.find_event(instance_id, event_id)
-        if first is not None:
-            check_repeated_event(self._graphs.code_for(record.graph_hash, record.graph_name), instance_id,
-                                 first.event_id, sent=(event_name, payload), first=(first.name, first.payload))
-            if record.status in FINISHED:
-                return first.event_id  # a retry of an event applied before the run ended
-        ensure_not_finished(record, f"raise event '{event_name}'")
-        registration = self._graphs.code_for(record.graph_hash, record.graph_name)
-        if registration is None:
-            raise GraphNotFoundError(
-                f"run '{instance_id}': graph '{record.graph_name}' is not registered in this engine; "
-                "register it before sending events",
-                details={"graph": record.graph_name},
-            )
-        check_event_json(record.graph_name, event_name, payload)
-        validate_event_payload(registration, event_name, payload)
+        target = EventTarget(instance_id, record.graph_name, record.graph_hash, record.status,
+                             tuple(compiled_for(self._graphs, record, self.store).events))
+        stored = None if event_id is None else self.store.find_event(instance_id, event_id)
+        first = None if stored is None else FirstSend(stored.name, stored.payload)
+        admitted = admit_event(self._graphs, target, event_name, payload, event_id=event_id, first=first)
+        if admitted.repeat and stored is not None:
+            return stored.event_id  # stored already (and delivered, or pending and resumed on open)
+        # The payload is stored as sent; the event's handler reads it through its model.
         event_id = self.store.enqueue_event(instance_id, event_name, payload, event_id=event_id,
                                             created_at=self.clock.now())
         with self._sched_lock:
@@ -262,7 +223,7 @@ class LocalEngine:
     async def cancel(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Graceful cancel: waiting runs at once, running ones at their next step boundary."""
         record = self.store.get_run(instance_id)
-        ensure_not_finished(record, "cancel")
+        refuse_if_finished(instance_id, record.status, "cancel")
         with self._sched_lock:
             active = self._active.get(instance_id)
             if active is not None and instance_id in self._drives:
@@ -282,7 +243,7 @@ class LocalEngine:
     async def terminate(self, instance_id: str, reason: str | None = None) -> RunStatus:
         """Hard stop: the drive is abandoned and the run is recorded cancelled at once."""
         record = self.store.get_run(instance_id)
-        ensure_not_finished(record, "terminate")
+        refuse_if_finished(instance_id, record.status, "terminate")
         with self._sched_lock:
             drive = self._drives.pop(instance_id, None)
             self._tokens.pop(instance_id, None)
@@ -300,41 +261,6 @@ class LocalEngine:
         self._forget(instance_id)
         self._watchers.notify(instance_id)  # a drive cancelled before it began signals nothing
         return await self.get_status(instance_id)
-
-    async def list_runs(self, **filters: Any) -> tuple[list[RunStatus], str | None]:
-        """Runs newest first: filters ``graph_name``, ``status``, ``created_after``/``before``,
-        ``limit``, ``cursor``."""
-        records, cursor = self.store.list_runs(**filters)
-        return [run_status(r) for r in records], cursor
-
-    async def history(self, instance_id: str) -> list[dict[str, Any]]:
-        """Executed steps of a run, oldest first."""
-        self.store.get_run(instance_id)
-        rows = [row.to_dict() for row in self.store.history(instance_id)]
-        # Within a superstep, list tasks in creation order (threads may finish in any order).
-        rows.sort(key=lambda r: (r["step"], task_index(r["task_id"]), r["attempt"]))
-        return rows
-
-    async def run_events(self, instance_id: str, after_seq: int = 0) -> list[tuple[int, dict[str, Any]]]:
-        """Stored progress events of a run after sequence number ``after_seq`` (SSE)."""
-        self.store.get_run(instance_id)
-        return self.store.list_events(instance_id, after_seq)
-
-    def begin_stream(self, instance_id: str) -> None:
-        """A stream follows the run: every step of it is signalled from now on."""
-        self._watchers.begin_stream(instance_id)
-
-    def end_stream(self, instance_id: str) -> None:
-        """The stream is gone."""
-        self._watchers.end_stream(instance_id)
-
-    def progress_version(self, instance_id: str) -> int:
-        """A counter of the run's progress while it is streamed."""
-        return self._watchers.progress_version(instance_id)
-
-    async def wait_for_progress(self, instance_id: str, timeout: float, since: int | None = None) -> None:
-        """Return once the run progressed past ``since`` or after ``timeout`` seconds."""
-        await self._watchers.wait_for_progress(instance_id, timeout, since)
 
     # -- catalog (what the HTTP layer lists) -----------------------------------------------
     def versions(self, graph_name: str) -> list[str]:
@@ -406,7 +332,7 @@ class LocalEngine:
                 self._watchers.call_in_loop(self._timers.nudge)
 
     def _load(self, record: RunRecord) -> ActiveRun:
-        return self._graphs.load(record, self.store)
+        return load_run(self._graphs, record, self.store)
 
     def _forget(self, instance_id: str) -> None:
         self._active.pop(instance_id, None)

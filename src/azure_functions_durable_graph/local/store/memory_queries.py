@@ -12,11 +12,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ...execution.cursors import decode_cursor, encode_cursor
+from ...execution.run_policy import refuse_unless_finished
 from .base import FINISHED_STATUSES, UNFINISHED_STATUSES, RunRecord
 from .rows import (
     check_keep_last,
     check_limit,
-    conflict,
     keep_threshold,
     listed_run_record,
     run_record,
@@ -123,9 +123,7 @@ class MemoryQueries:
         """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
         with self._lock:
             status = self._run(instance_id).columns["status"]
-            if status in UNFINISHED_STATUSES:
-                message = f"cannot purge run '{instance_id}': it is {status}"
-                raise conflict(instance_id, message, status=status)
+            refuse_unless_finished(instance_id, status, "purge")
             del self._runs[instance_id]
 
     def prune_history(

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any
 
 from ...execution.cursors import decode_cursor, encode_cursor
+from ...execution.run_policy import refuse_unless_finished
 from .base import (
     FINISHED_STATUSES,
     UNFINISHED_STATUSES,
@@ -19,7 +20,6 @@ from .rows import (
     RUN_COLUMNS,
     check_keep_last,
     check_limit,
-    conflict,
     listed_run_record,
     load_json,
     status_filter,
@@ -119,9 +119,7 @@ class SqliteQueries:
         """Delete a finished run and all its rows (RunConflictError while it is unfinished)."""
         with self._write() as conn:
             status = str(self._require_run(conn, instance_id)["status"])
-            if status in UNFINISHED_STATUSES:
-                message = f"cannot purge run '{instance_id}': it is {status}"
-                raise conflict(instance_id, message, status=status)
+            refuse_unless_finished(instance_id, status, "purge")
             conn.execute(f"DELETE FROM run_events WHERE {_RUN_EVENTS}", (instance_id,))
             for table in ("task_results", "inbox", "timers", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))

@@ -1,0 +1,77 @@
+"""The reading half of ``LocalEngine``: statuses, waiting, listing, history, progress streams.
+
+Everything here reads the store (and the engine's watchers); nothing drives a run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..execution.backend import RunStatus
+from .records import run_status, task_index
+from .store.base import RunStore
+from .watchers import RunWatchers
+from .workers import DriveHandle
+
+
+class StoredRunReads:
+    """Reads of stored runs, shared by ``LocalEngine`` (which sets the attributes below)."""
+
+    store: RunStore
+    _watchers: RunWatchers
+    _drives: dict[str, DriveHandle]
+
+    async def get_status(self, instance_id: str) -> RunStatus:
+        """The stored status of a run (RunNotFoundError when unknown)."""
+        return run_status(self.store.get_run(instance_id))
+
+    async def wait(self, instance_id: str, timeout: float | None = None) -> RunStatus:
+        """Until the run finishes or waits for an event, or ``timeout`` (real seconds) passes."""
+
+        async def settled() -> tuple[bool, RunStatus | None]:
+            if instance_id in self._drives:  # being driven: its drive signals when it ends
+                return False, None
+            status = await self.get_status(instance_id)
+            parked = status.status == "waiting" and instance_id not in self._drives
+            return status.finished or parked, status
+
+        status = await self._watchers.wait_until(instance_id, settled, timeout)
+        return status if status is not None else await self.get_status(instance_id)
+
+    async def list_runs(self, **filters: Any) -> tuple[list[RunStatus], str | None]:
+        """Runs newest first: filters ``graph_name``, ``status``, ``created_after``/``before``,
+        ``limit``, ``cursor``."""
+        records, cursor = self.store.list_runs(**filters)
+        return [run_status(r) for r in records], cursor
+
+    async def history(self, instance_id: str) -> list[dict[str, Any]]:
+        """Executed steps of a run, oldest first."""
+        self.store.get_run(instance_id)
+        rows = [row.to_dict() for row in self.store.history(instance_id)]
+        # Within a superstep, list tasks in creation order (threads may finish in any order).
+        rows.sort(key=lambda r: (r["step"], task_index(r["task_id"]), r["attempt"]))
+        return rows
+
+    async def run_events(self, instance_id: str, after_seq: int = 0) -> list[tuple[int, dict[str, Any]]]:
+        """Stored progress events of a run after sequence number ``after_seq`` (SSE)."""
+        self.store.get_run(instance_id)
+        return self.store.list_events(instance_id, after_seq)
+
+    def begin_stream(self, instance_id: str) -> None:
+        """A stream follows the run: every step of it is signalled from now on."""
+        self._watchers.begin_stream(instance_id)
+
+    def end_stream(self, instance_id: str) -> None:
+        """The stream is gone."""
+        self._watchers.end_stream(instance_id)
+
+    def progress_version(self, instance_id: str) -> int:
+        """A counter of the run's progress while it is streamed."""
+        return self._watchers.progress_version(instance_id)
+
+    async def wait_for_progress(self, instance_id: str, timeout: float, since: int | None = None) -> None:
+        """Return once the run progressed past ``since`` or after ``timeout`` seconds."""
+        await self._watchers.wait_for_progress(instance_id, timeout, since)
+
+
+__all__ = ["StoredRunReads"]
