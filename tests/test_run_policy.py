@@ -166,3 +166,33 @@ def test_refuse_if_finished_lets_unfinished_runs_through() -> None:
     for status in ("completed", "failed", "cancelled"):
         with pytest.raises(RunConflictError, match=f"cannot cancel: run 'r' is already {status}"):
             refuse_if_finished("r", status, "cancel")
+
+
+STATUS_WORDS = {"pending", "running", "waiting", "completed", "failed", "cancelled"}
+# Where the words are defined (core's snapshot statuses, the API's extra "pending"), and the
+# "waiting" progress event, whose type is spelt like a status: written once, read once.
+STATUS_DEFINITIONS = {"core/snapshot.py", "core/records.py", "execution/backend.py"}
+NOT_A_STATUS = {("core/boundary.py", '"type": "waiting",'), ("cli/commands_run.py", 'elif kind == "waiting":')}
+
+
+def test_run_statuses_are_spelt_out_only_where_they_are_defined() -> None:
+    import io
+    import tokenize
+    from pathlib import Path
+
+    import azure_functions_durable_graph
+
+    package = Path(azure_functions_durable_graph.__file__).parent
+    found = []
+    for path in sorted(package.rglob("*.py")):
+        name = path.relative_to(package).as_posix()
+        if name in STATUS_DEFINITIONS:
+            continue
+        source = path.read_text(encoding="utf-8")
+        lines = source.splitlines()
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.STRING and token.string.strip("\"'") in STATUS_WORDS:
+                line = lines[token.start[0] - 1].strip()
+                if (name, line) not in NOT_A_STATUS:
+                    found.append(f"{name}:{token.start[0]}: {line}")
+    assert found == []

@@ -18,7 +18,8 @@ from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
-from ..execution.backend import RunStatus
+from ..core import CANCELLED, COMPLETED, FAILED, FINISHED, RUNNING, WAITING
+from ..execution.backend import PENDING, RunStatus
 from ..execution.cursors import decode_cursor, encode_cursor
 from ..execution.executor import to_json
 from ..execution.instance_ids import is_valid_instance_id
@@ -94,19 +95,19 @@ class DurableClientBackend(DurableProgress):
         error = None
         final_output = None
         if runtime == "Completed" and isinstance(output, dict):
-            graph_status = str(output.get("status", "completed"))
-            if graph_status == "completed":
+            graph_status = str(output.get("status", COMPLETED))
+            if graph_status == COMPLETED:
                 final_output = {k: v for k, v in output.items() if k not in ("status", "parent_task")}
         elif runtime == "Failed":
-            graph_status = "failed"
+            graph_status = FAILED
             error = custom.get("error") or {"type": "OrchestrationFailed", "message": str(output)}
         elif runtime == "Terminated":
-            graph_status = "cancelled"
+            graph_status = CANCELLED
             cancel = {"reason": output if isinstance(output, str) else None, "terminated": True}
         elif runtime == "Pending" or not custom:
-            graph_status = "pending"
+            graph_status = PENDING
         else:  # Running, Suspended, ContinuedAsNew: what the orchestrator last published
-            graph_status = str(custom.get("status", "running"))
+            graph_status = str(custom.get("status", RUNNING))
         return RunStatus(
             instance_id=status.instance_id,
             graph_name=str(manifest.get("graph_name", "")),
@@ -114,8 +115,8 @@ class DurableClientBackend(DurableProgress):
             graph_hash=str(manifest.get("graph_hash", "")),
             status=graph_status,
             step=int(custom.get("step", 0)),
-            current_nodes=list(custom.get("current_nodes", [])) if graph_status not in ("completed", "failed", "cancelled") else [],
-            waiting_for=list(custom.get("waiting_for", [])) if graph_status == "waiting" else [],
+            current_nodes=list(custom.get("current_nodes", [])) if graph_status not in FINISHED else [],
+            waiting_for=list(custom.get("waiting_for", [])) if graph_status == WAITING else [],
             input=payload.get("input") or {},
             output=final_output,
             error=error,
@@ -136,7 +137,7 @@ class DurableClientBackend(DurableProgress):
         delay = WAIT_POLL_SECONDS
         while True:
             status = await self.get_status(instance_id)
-            if status.finished or status.status == "waiting":
+            if status.finished or status.status == WAITING:
                 return status
             if deadline is not None and time.monotonic() >= deadline:
                 return status
@@ -222,7 +223,7 @@ class DurableClientBackend(DurableProgress):
         now = payload["created_at"]
         return RunStatus(
             instance_id=instance_id, graph_name=graph, graph_version=manifest.version,
-            graph_hash=manifest.graph_hash, status="pending", step=0, current_nodes=[],
+            graph_hash=manifest.graph_hash, status=PENDING, step=0, current_nodes=[],
             waiting_for=[], input=state, output=None, error=None, created_at=now, updated_at=now,
             metadata=payload["metadata"],
         )

@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..core import COMPLETED
+
 STEP_EVENTS = ("TaskCompleted", "SubOrchestrationInstanceCompleted")
 
 
@@ -40,7 +42,7 @@ def steps_from_history(events: list[Any]) -> list[dict[str, Any]]:
             continue
         if "parent_task" in result and isinstance(result["parent_task"], dict):
             task = result["parent_task"]
-            steps.append({**task, "ok": result.get("status") == "completed",
+            steps.append({**task, "ok": result.get("status") == COMPLETED,
                           "update": result.get("state"), "route": None, "error": None,
                           "started_at": None, "finished_at": None})
         elif "task_id" in result:

@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any, TextIO
 
+from ..core import COMPLETED, WAITING
 from .commands_graph import select_graph
 from .common import add_target_argument
 from .discovery import discover
@@ -134,11 +135,11 @@ class Progress:
 
 def _print_outcome(status: dict[str, Any], target: str | None) -> None:
     run_id = status["instance_id"]
-    state = (status.get("output") or {}).get("state") if status["status"] == "completed" else None
+    state = (status.get("output") or {}).get("state") if status["status"] == COMPLETED else None
     print(f"run {run_id}: {status['status']}")
     if state is not None:
         print(json.dumps(state, indent=2, default=str))
-    if status["status"] == "waiting":
+    if status["status"] == WAITING:
         for wait in status["waiting_for"]:
             print(f"waiting for event '{wait['event']}' (node {wait['node']}); send it with:")
             where = f" --target {target}" if target else ""

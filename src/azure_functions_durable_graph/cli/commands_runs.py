@@ -8,6 +8,8 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from ..core import COMPLETED
+from ..execution.backend import PENDING, RUN_STATUSES
 from ..execution.timestamps import api_times
 from .common import UsageError, add_target_argument
 from .engine_session import add_db_argument, db_path, parse_json_argument, valid_registrations
@@ -20,7 +22,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions = parser.add_subparsers(dest="runs_action", metavar="ACTION", required=True)
     listing = actions.add_parser("list", help="list runs, newest first")
     listing.add_argument("--graph", dest="graph_name", default=None)
-    listing.add_argument("--status", default=None, choices=["running", "waiting", "completed", "failed", "cancelled"])
+    listing.add_argument("--status", default=None, choices=[s for s in RUN_STATUSES if s != PENDING])
     listing.add_argument("--limit", type=int, default=20)
     show = actions.add_parser("show", help="a run's status and step history")
     show.add_argument("instance_id")
@@ -161,7 +163,7 @@ def run_events(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2, default=str))
     else:
         print(f"run {status['instance_id']}: {status['status']}")
-        if status["status"] == "completed":
+        if status["status"] == COMPLETED:
             print(json.dumps((status.get("output") or {}).get("state"), indent=2, default=str))
     return EXIT_BY_STATUS.get(status["status"], 4) if not args.no_wait else 0
 

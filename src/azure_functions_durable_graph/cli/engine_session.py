@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..core import CANCELLED, COMPLETED, FAILED, WAITING
 from ..graph.registration import GraphRegistration
 from .common import UsageError
 from .discovery import discover
@@ -18,8 +19,8 @@ EXIT_COMPLETED = 0
 EXIT_WAITING = 3
 EXIT_FAILED = 4
 EXIT_CANCELLED = 5
-EXIT_BY_STATUS = {"completed": EXIT_COMPLETED, "waiting": EXIT_WAITING, "failed": EXIT_FAILED,
-                  "cancelled": EXIT_CANCELLED}
+EXIT_BY_STATUS = {COMPLETED: EXIT_COMPLETED, WAITING: EXIT_WAITING, FAILED: EXIT_FAILED,
+                  CANCELLED: EXIT_CANCELLED}
 
 
 def add_db_argument(parser: argparse.ArgumentParser) -> None:

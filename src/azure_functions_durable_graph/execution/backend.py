@@ -8,24 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol, get_args
+from typing import Any, Final, Protocol, get_args
 
+from ..core import CANCELLED, COMPLETED, FAILED, FINISHED, RUNNING, WAITING
 from ..core.records import RunStatus as SnapshotStatus
 from .timestamps import api_times, iso_timestamp
 
 # Every status a run shows through the API, in lifecycle order: ``pending`` (started, no
 # snapshot published yet) and then the snapshot's statuses (core/records.py).
-RUN_STATUSES: tuple[str, ...] = ("pending", *get_args(SnapshotStatus))
+PENDING: Final = "pending"
+RUN_STATUSES: tuple[str, ...] = (PENDING, *get_args(SnapshotStatus))
 
 # Graph-level status -> the Durable Functions runtime status its instance has. A cancelled
 # run depends on how it ended (see runtime_status_of); docs/http.md holds the table.
 RUNTIME_STATUS = {
-    "pending": "Pending",
-    "running": "Running",
-    "waiting": "Running",
-    "completed": "Completed",
-    "failed": "Failed",
-    "cancelled": "Completed",
+    PENDING: "Pending",
+    RUNNING: "Running",
+    WAITING: "Running",
+    COMPLETED: "Completed",
+    FAILED: "Failed",
+    CANCELLED: "Completed",
 }
 
 
@@ -35,7 +37,7 @@ def runtime_status_of(status: str, cancel: Mapping[str, Any] | None) -> str:
     A graceful cancel ends the orchestration normally (it returns its cancelled output), so
     its instance is ``Completed``; a forced cancel terminates it (``Terminated``).
     """
-    if status == "cancelled" and cancel is not None and cancel.get("terminated"):
+    if status == CANCELLED and cancel is not None and cancel.get("terminated"):
         return "Terminated"
     return RUNTIME_STATUS.get(status, "Unknown")
 
@@ -71,7 +73,7 @@ class RunStatus:
     @property
     def finished(self) -> bool:
         """Whether the run reached a final status."""
-        return self.status in ("completed", "failed", "cancelled")
+        return self.status in FINISHED
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form (the API's run resource fields); instants as ISO 8601 UTC strings."""
@@ -141,4 +143,4 @@ class RunBackend(Protocol):
         """Delete a finished run and everything stored about it."""
 
 
-__all__ = ["RUNTIME_STATUS", "RUN_STATUSES", "RunBackend", "RunStatus", "runtime_status_of", "status_from_snapshot"]
+__all__ = ["PENDING", "RUNTIME_STATUS", "RUN_STATUSES", "RunBackend", "RunStatus", "runtime_status_of", "status_from_snapshot"]

@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..core import FINISHED, apply_cancel
+from ..core import CANCELLED, FINISHED, RUNNING, apply_cancel
 from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver
@@ -145,7 +145,7 @@ class LocalEngine(StoredRunReads):
                     continue
                 if not self._can_drive(instance_id, record):
                     continue  # resumed when its graph is registered
-                if record.status == "running" or self.store.pending_events(instance_id):
+                if record.status == RUNNING or self.store.pending_events(instance_id):
                     self._schedule(instance_id, recovering=True)
             except StoreError as exc:
                 # One row that cannot be decoded must not stop the engine (or serve) starting.
@@ -253,9 +253,9 @@ class LocalEngine(StoredRunReads):
             drive.cancel()
         record = self.store.get_run(instance_id)
         snapshot = record.snapshot
-        snapshot.update(status="cancelled", tasks=[], waits=[], timers=[],
+        snapshot.update(status=CANCELLED, tasks=[], waits=[], timers=[],
                         cancel={"reason": reason, "terminated": True})
-        self.store.save_snapshot(instance_id, snapshot, status="cancelled", updated_at=self.clock.now(),
+        self.store.save_snapshot(instance_id, snapshot, status=CANCELLED, updated_at=self.clock.now(),
                                  events=[{"type": "run_terminated", "reason": reason}])
         self.store.upsert_timers(instance_id, [])
         self._forget(instance_id)

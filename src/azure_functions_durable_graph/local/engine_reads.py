@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..core import WAITING
 from ..execution.backend import RunStatus
 from .records import run_status, task_index
 from .store.base import RunStore
@@ -32,7 +33,7 @@ class StoredRunReads:
             if instance_id in self._drives:  # being driven: its drive signals when it ends
                 return False, None
             status = await self.get_status(instance_id)
-            parked = status.status == "waiting" and instance_id not in self._drives
+            parked = status.status == WAITING and instance_id not in self._drives
             return status.finished or parked, status
 
         status = await self._watchers.wait_until(instance_id, settled, timeout)

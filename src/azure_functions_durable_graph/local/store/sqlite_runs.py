@@ -83,7 +83,7 @@ _UPDATE_KNOWN_STATUS = (
 _UPDATE_ANY = (
     "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
     "last_seq = last_seq + ? WHERE instance_id = ? "
-    "AND status NOT IN ('completed', 'failed', 'cancelled') RETURNING last_seq, run_number"
+    "AND status NOT IN ('" + "', '".join(FINISHED_STATUSES) + "') RETURNING last_seq, run_number"
 )
 _UPDATE_ANY_OLD = (  # SQLite before 3.35 has no RETURNING: read, then write
     "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
