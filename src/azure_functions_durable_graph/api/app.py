@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import Match, Route
 
 from ..graph.errors import DurableGraphError
 from .dispatch import DEFAULT_MAX_BODY, BodyTooLarge, api_operations, call_operation
@@ -63,11 +63,24 @@ def create_app(
         code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(status, "HTTP_ERROR")
         message = {404: f"no route for {request.url.path}",
                    405: f"method {request.method} is not allowed on {request.url.path}"}.get(status, "error")
-        return _json(ApiResponse(status=status, body={"error": {"code": code, "message": message, "details": None}}))
+        response = _json(ApiResponse(status=status, body={"error": {"code": code, "message": message, "details": None}}))
+        if status == 405:  # RFC 9110: a 405 lists what the path takes, from every route on it
+            response.headers["Allow"] = ", ".join(allowed_methods(routes, request))
+        return response
 
     middleware = [] if allowed_hosts is None else [Middleware(HostCheck, allowed=list(allowed_hosts))]
     return Starlette(routes=routes, exception_handlers={HTTPException: http_error}, lifespan=lifespan,
                      middleware=middleware)
+
+
+def allowed_methods(routes: list[Any], request: Request) -> list[str]:
+    """Every method some route takes at the request's path (HEAD with GET, as Starlette serves it)."""
+    methods: set[str] = set()
+    for route in routes:
+        match, _ = route.matches(request.scope)
+        if match is not Match.NONE:
+            methods.update(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _endpoint(spec: RouteSpec, handler: Callable[[ApiRequest], Awaitable[ApiResponse]], *,
