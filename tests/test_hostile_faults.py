@@ -288,3 +288,57 @@ def test_serve_on_a_symlink_to_a_file_in_use_is_refused(real_db: Path, tmp_path:
     assert result.returncode == 2, result
     assert result.stderr.startswith("durable-graph: error: [STORE_IN_USE] "), result.stderr
     assert str(real_db.resolve()) in result.stderr
+
+
+class CountingStore(MemoryRunStore):
+    """The memory store, counting the timer loop's passes (each asks for the next timer)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timer_looks = 0
+
+    def next_timer_at(self) -> float | None:
+        self.timer_looks += 1
+        return super().next_timer_at()
+
+
+class Nothing(BaseModel):
+    """A state with no fields."""
+
+
+def _deadline_graph() -> GraphRegistration:
+    wait = RouteDecision.wait_for_event("answer", "done", timeout=60, on_timeout="done")
+    builder = ManifestBuilder(graph_name="deadline", state_model=Nothing)
+    builder.set_entrypoint("ask")
+    builder.add_node("ask", lambda s: None, route=lambda s: wait, route_targets=[wait, "done"])
+    builder.add_node("done", lambda s: None, terminal=True)
+    builder.add_event_handler("answer")
+    return builder.build()
+
+
+def test_a_due_timer_no_engine_here_can_act_on_does_not_spin_the_timer_loop() -> None:
+    # A run whose graph this engine does not register has a due deadline: the loop cannot wake
+    # it, and used to look again at once, pass after pass, holding a core. It now looks again
+    # after STUCK_POLL_SECONDS (or a nudge), so a few hundred turns of the event loop see at
+    # most a couple of passes.
+    store, clock = CountingStore(), ManualClock(auto_advance=False)
+
+    async def scenario() -> tuple[int, str]:
+        engine = LocalEngine(store, clock=clock)
+        await engine.open()
+        engine.register(_deadline_graph())
+        run = await engine.start("deadline", {})
+        assert (await engine.wait(run.instance_id, timeout=10)).status == "waiting"
+        await engine.close(close_store=False)  # the store stays open for the next engine
+        clock.advance(61)  # due now, for an engine that has no code for it
+        async with LocalEngine(store, clock=clock) as bare:
+            before = store.timer_looks
+            for _ in range(300):
+                await asyncio.sleep(0)
+            passes = store.timer_looks - before
+            status = (await bare.get_status(run.instance_id)).status
+        return passes, status
+
+    passes, status = asyncio.run(scenario())
+    assert status == "waiting"  # nothing could act on it, and nothing was lost
+    assert passes <= 2, passes

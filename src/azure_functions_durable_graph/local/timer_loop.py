@@ -16,6 +16,9 @@ from .store.base import RunStore
 from .store_retry import FailureStreak
 
 CHECKPOINT_SECONDS = 1.0  # real seconds between write-ahead-log checkpoints
+# Real seconds between looks at due timers that no pass could act on (their run's graph is not
+# registered here, or its row cannot be read): the engine's clock need not move for them.
+STUCK_POLL_SECONDS = 1.0
 
 
 class TimerLoop:
@@ -56,7 +59,7 @@ class TimerLoop:
         while self.running():
             now = self.clock.now()
             try:
-                self.wake()
+                woken = self.wake()
                 if loop.time() - last_checkpoint >= CHECKPOINT_SECONDS:
                     last_checkpoint = loop.time()
                     await loop.run_in_executor(None, self.store.checkpoint)
@@ -68,7 +71,13 @@ class TimerLoop:
                 continue
             streak.succeeded()
             self.nudge_event.clear()
-            sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))
+            if next_at is not None and next_at <= now and woken == 0:
+                # Due, and nothing to wake: a run being driven handles its own timers (its drive
+                # nudges when it parks), others cannot run here. Waiting on the clock would
+                # return at once, a pass after pass at full speed.
+                sleeper = asyncio.ensure_future(asyncio.sleep(STUCK_POLL_SECONDS))
+            else:
+                sleeper = asyncio.ensure_future(self.clock.sleep_until(min(next_at, now + 1.0) if next_at else now + 1.0))
             waker = asyncio.ensure_future(self.nudge_event.wait())
             try:
                 await asyncio.wait([sleeper, waker], return_when=asyncio.FIRST_COMPLETED)
@@ -77,4 +86,4 @@ class TimerLoop:
                 waker.cancel()
 
 
-__all__ = ["CHECKPOINT_SECONDS", "TimerLoop"]
+__all__ = ["CHECKPOINT_SECONDS", "STUCK_POLL_SECONDS", "TimerLoop"]
