@@ -136,6 +136,14 @@ def test_every_url_serve_prints_answers(engine: str, tmp_path: Path) -> None:
         with httpx.Client(timeout=10.0) as client:
             for url in urls:
                 _answers(client, url)
+            api = next(u for u in urls if u.endswith("/openapi.json")).removesuffix("/openapi.json")
+            # Another Host name is refused on both engines (DNS rebinding)...
+            refused = client.get(api.rstrip("/") + "/health", headers={"host": "evil.example"})
+            assert (refused.status_code, refused.json()["error"]["code"]) == (421, "HOST_NOT_ALLOWED")
+            # ...while runs still go through (the emulator's SDK client calls it back on loopback).
+            started = client.post(api.rstrip("/") + "/graphs/my_graph/runs?wait=10", json={"input": {"message": "hi"}})
+            assert started.status_code in (200, 201, 202), started.text
+            assert started.json()["status"] == "completed", started.text
     finally:
         process.send_signal(signal.SIGINT)
         try:

@@ -151,7 +151,8 @@ def _serve_on_emulator(args: argparse.Namespace, registrations: list[Any]) -> in
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
-    with EmulatorServer(emulator, host=args.host, port=args.port) as server:
+    with EmulatorServer(emulator, host=args.host, port=args.port,
+                        allowed_hosts=allowed_hosts(args.host, args.allow_host)) as server:
         print("\n".join(emulator_banner(server.base_url, [r.graph_name for r in registrations])))
         sys.stdout.flush()
         while not stop.wait(0.5):

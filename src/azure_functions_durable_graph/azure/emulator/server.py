@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any
 
 import uvicorn
 
+from ...api.hosts import HostCheck
 from .errors import EmulatorError
 from .host import DurableEmulator
 
@@ -32,8 +33,10 @@ class EmulatorServer:
     """
 
     def __init__(self, emu: DurableEmulator, host: str = "127.0.0.1", port: int = 0,
-                 *, startup_timeout: float = 15.0) -> None:
+                 *, startup_timeout: float = 15.0, allowed_hosts: Iterable[str] | None = None) -> None:
         self.emu = emu
+        # The Host names answered (421 otherwise, as ``durable-graph serve`` does); None: any.
+        self.allowed_hosts = None if allowed_hosts is None else list(allowed_hosts)
         self.host = host
         self.port = port
         self.startup_timeout = startup_timeout
@@ -80,7 +83,10 @@ class EmulatorServer:
             loop.close()
 
     async def _serve(self) -> None:
-        config = uvicorn.Config(self.emu.asgi_app(), host=self.host, port=self.port,
+        app: Any = self.emu.asgi_app()
+        if self.allowed_hosts is not None:
+            app = HostCheck(app, self.allowed_hosts)
+        config = uvicorn.Config(app, host=self.host, port=self.port,
                                 log_level="warning", lifespan="off", access_log=False)
         server = uvicorn.Server(config)
         self._server = server
