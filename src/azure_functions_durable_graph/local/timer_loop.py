@@ -58,6 +58,9 @@ class TimerLoop:
         streak = FailureStreak("timer loop")
         while self.running():
             now = self.clock.now()
+            # Cleared before the pass, so a nudge sent while it runs (a drive parking on a timer
+            # this pass saw as due but could not wake) ends the wait below at once.
+            self.nudge_event.clear()
             try:
                 woken = self.wake()
                 if loop.time() - last_checkpoint >= CHECKPOINT_SECONDS:
@@ -70,7 +73,6 @@ class TimerLoop:
                 await self.clock.sleep_until(now + streak.failed(exc))
                 continue
             streak.succeeded()
-            self.nudge_event.clear()
             if next_at is not None and next_at <= now and woken == 0:
                 # Due, and nothing to wake: a run being driven handles its own timers (its drive
                 # nudges when it parks), others cannot run here. Waiting on the clock would
