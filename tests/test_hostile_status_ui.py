@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import re
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -26,7 +25,7 @@ from azure_functions_durable_graph import GraphRegistration, ManifestBuilder, Ro
 from cli_helpers import run_cli
 from http_conformance import ENGINES, FINISHED, HttpEngine
 from scenarios import build_wait_event
-from ui_helpers import EXAMPLES_APP, UI_TIMEOUT_MS, browser_missing, chromium, new_page, serve
+from ui_helpers import UI_TIMEOUT_MS, browser_missing, new_page, serve
 
 REPO = Path(__file__).resolve().parent.parent
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
@@ -250,18 +249,6 @@ LABEL_BOXES = """() => [...document.querySelectorAll('.diagram-svg .edge-label')
   const box = g.getBBox();
   return {text: g.textContent, x: box.x, y: box.y, width: box.width, height: box.height};
 })"""
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with serve(EXAMPLES_APP, tmp_path_factory.mktemp("status-ui")) as served:
-        yield served
 
 
 @needs_browser

@@ -68,8 +68,10 @@ def _answer(response: Any) -> tuple[int, str, str]:
 
 def _refusals(engine: HttpEngine) -> dict[str, tuple[int, str, str]]:
     """Every refusal of the table, as (HTTP status, code, message)."""
-    assert _start(engine, "same", 1).status_code == 202
-    assert _start(engine, "same", 1).status_code in (200, 202)  # the same start: the same run
+    first = _start(engine, "same", 1)
+    again = _start(engine, "same", 1)  # the same start: the same run, answered as the first
+    assert (first.status_code, again.status_code) == (202, 202), again.text
+    assert again.json()["instance_id"] == first.json()["instance_id"] == "same"
     assert _start(engine, "done", "skip").status_code == 202
     assert engine.settle("done")["status"] == "completed"
     assert engine.settle("same")["status"] == "waiting"

@@ -20,7 +20,6 @@ from ui_helpers import (
     EXAMPLES_APP,
     UI_TIMEOUT_MS,
     browser_missing,
-    chromium,
     new_page,
     serve,
     start_support_run,
@@ -134,18 +133,6 @@ runtime = DurableGraphApp()
 runtime.register_registration(builder.build())
 app = runtime.function_app
 '''
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    with chromium() as launched:
-        yield launched
-
-
-@pytest.fixture(scope="module")
-def examples(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    with serve(EXAMPLES_APP, tmp_path_factory.mktemp("inspector")) as served:
-        yield served
 
 
 @pytest.fixture

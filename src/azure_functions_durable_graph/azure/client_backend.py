@@ -21,6 +21,7 @@ from typing import Any
 from ..core import CANCELLED, COMPLETED, FAILED, FINISHED, RUNNING, WAITING
 from ..execution.backend import PENDING, RunStatus
 from ..execution.cursors import decode_cursor, encode_cursor
+from ..execution.event_ids import check_event_id
 from ..execution.executor import to_json
 from ..execution.instance_ids import is_valid_instance_id
 from ..execution.registry import GraphRegistry
@@ -28,7 +29,6 @@ from ..execution.run_policy import (
     EventTarget,
     FirstSend,
     admit_event,
-    checked_event_id,
     new_instance_id,
     prepare_start,
     refuse_if_finished,
@@ -261,7 +261,7 @@ class DurableClientBackend(DurableProgress):
         payload match (also once the run finished), else EVENT_ID_CONFLICT; it is looked up in
         the run's history, so only then is the history read.
         """
-        event_id = checked_event_id(event_id, instance_id, event_name)
+        event_id = check_event_id(event_id, instance_id=instance_id, event_name=event_name)
         lookup = event_id is not None
         durable = await self._durable_status(instance_id, show_history=lookup, show_history_output=lookup)
         status = self._run_status(durable)

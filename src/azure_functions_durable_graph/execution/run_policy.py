@@ -31,7 +31,7 @@ from ..graph.errors import EventNotDeclaredError, GraphNotFoundError, RunConflic
 from ..graph.registration import GraphRegistration
 from .backend import RunStatus
 from .driver import new_state
-from .event_ids import canonical_json, check_event_id, check_repeated_event
+from .event_ids import canonical_json, check_repeated_event
 from .executor import to_json, validate_event_payload
 from .instance_ids import check_instance_id, new_instance_id
 from .json_limits import check_event_json, check_start_json
@@ -123,11 +123,6 @@ class AdmittedEvent:
     payload: Any = None  # the payload in JSON mode, as the run's event model reads it
 
 
-def checked_event_id(event_id: Any, instance_id: str, event_name: str) -> str | None:
-    """The caller's event id once it passes the event-id rule (None: the engine makes one)."""
-    return check_event_id(event_id, instance_id=instance_id, event_name=event_name)
-
-
 def admit_event(registry: GraphRegistry, run: EventTarget, event_name: str, payload: Any, *,
                 event_id: str | None, first: FirstSend | None) -> AdmittedEvent:
     """Every check of an event sent to ``run``, in the module's order."""
@@ -157,7 +152,6 @@ __all__ = [
     "PreparedStart",
     "admit_event",
     "check_event_declared",
-    "checked_event_id",
     "new_instance_id",
     "prepare_start",
     "refuse_if_finished",

@@ -20,12 +20,12 @@ from ..core import CANCELLED, FINISHED, RUNNING, apply_cancel
 from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver
+from ..execution.event_ids import check_event_id
 from ..execution.registry import GraphRegistry
 from ..execution.run_policy import (
     EventTarget,
     FirstSend,
     admit_event,
-    checked_event_id,
     new_instance_id,
     prepare_start,
     refuse_if_finished,
@@ -200,7 +200,7 @@ class LocalEngine(StoredRunReads):
         A repeated ``event_id`` with the same name and payload is answered as the first send
         (also once the run finished); with another one it is EVENT_ID_CONFLICT.
         """
-        event_id = checked_event_id(event_id, instance_id, event_name)
+        event_id = check_event_id(event_id, instance_id=instance_id, event_name=event_name)
         record = self.store.get_run(instance_id)
         target = EventTarget(instance_id, record.graph_name, record.graph_hash, record.status,
                              tuple(compiled_for(self._graphs, record, self.store).events))
