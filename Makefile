@@ -11,7 +11,12 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev,bench]'
 	touch $@
 
-install: $(BIN)/.installed
+# Azurite (the Azure Storage emulator) for the emit log tests, from the committed lock file.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	touch $@
+
+install: $(BIN)/.installed node_modules/.installed
 
 demo: install
 	$(BIN)/durable-graph validate examples/function_app.py
@@ -40,4 +45,4 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .nox .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules .nox .pytest_cache .mypy_cache .ruff_cache

@@ -126,6 +126,7 @@ def test_requirements_name_the_bundled_wheel_by_relative_path(project: Path) -> 
     assert requirement_lines(project) == [
         "azure-functions",
         "azure-functions-durable",
+        "azure-storage-blob",
         f"./wheels/{WHEEL_NAME}",
     ]
     with zipfile.ZipFile(project / "wheels" / WHEEL_NAME) as wheel:
@@ -151,6 +152,7 @@ def test_no_wheel_names_the_package_with_a_floor_at_this_version(
     assert requirement_lines(project) == [
         "azure-functions",
         "azure-functions-durable",
+        "azure-storage-blob",
         f"azure-functions-durable-graph>={version}",
     ]
     readme = (project / "README.md").read_text(encoding="utf-8")

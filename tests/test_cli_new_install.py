@@ -1,9 +1,10 @@
 """A project made by ``durable-graph new`` installs into a fresh venv and runs there.
 
 THIS TEST INSTALLS PACKAGES: it creates a virtual environment and runs ``pip install -r
-requirements.txt`` in the new project (azure-functions, azure-functions-durable and the
-bundled wheel with their dependencies, from the configured package index), then the local
-build of the README (``pip install --target .python_packages/lib/site-packages`` for Linux).
+requirements.txt`` in the new project (azure-functions, azure-functions-durable,
+azure-storage-blob and the bundled wheel with their dependencies, from the configured package
+index), then the local build of the README (``pip install --target
+.python_packages/lib/site-packages`` for Linux).
 It takes about a minute with a warm pip cache; every step has a timeout. Set
 ``DURABLE_GRAPH_SKIP_INSTALL_TESTS=1`` to skip it, or deselect it with ``-k "not install"``.
 
