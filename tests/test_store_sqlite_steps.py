@@ -161,7 +161,7 @@ def test_a_version_2_database_keeps_its_events_through_the_migration(tmp_path: P
             )
     conn.close()
     with SqliteRunStore(path) as store:
-        assert store.schema_version == LATEST_VERSION == 3
+        assert store.schema_version == LATEST_VERSION == 4
         assert sequences(store, "a") == [(1, "a1"), (2, "a2")]
         assert sequences(store, "b") == [(1, "b1"), (2, "b2")]
         assert store.commit_transition("a", step(2, {"n": "a3"})) == 3
@@ -175,13 +175,15 @@ def test_a_version_2_database_keeps_its_events_through_the_migration(tmp_path: P
 
 
 def test_reading_a_runs_events_seeks_its_key_range(tmp_path: Path) -> None:
-    from azure_functions_durable_graph.local.store.sqlite_runs import SELECT_EVENTS
+    from azure_functions_durable_graph.local.store.sqlite_emits import SELECT_STREAM
+    from azure_functions_durable_graph.local.store.sqlite_runs import SEQ_LIMIT
 
     with SqliteRunStore(tmp_path / "runs.db") as store:
         plan = " ".join(str(row[-1]) for row in store._connection().execute(
-            "EXPLAIN QUERY PLAN " + SELECT_EVENTS, (0, "r1", 10)))
-        assert "SEARCH e USING INTEGER PRIMARY KEY" in plan, plan
-        assert "SCAN e" not in plan, plan
+            "EXPLAIN QUERY PLAN " + SELECT_STREAM, (SEQ_LIMIT, 0, SEQ_LIMIT, 10)))
+        # Both tables (events and emits) are sought by key range, never scanned.
+        assert plan.count("USING INTEGER PRIMARY KEY") == 2, plan
+        assert "SCAN run_events" not in plan and "SCAN run_emits" not in plan, plan
 
 
 def test_a_run_at_its_event_limit_is_refused_and_left_as_stored(tmp_path: Path) -> None:

@@ -7,6 +7,7 @@ import of a submodule runs this first, so ``invoke`` works however the package i
 
 from ._version import __version__
 from .execution.runner import ainvoke as _ainvoke
+from .execution.runner import astream as _astream
 from .execution.runner import invoke as _invoke
 from .graph import (
     END,
@@ -23,10 +24,12 @@ from .graph import (
 )
 from .graph.errors import (
     DurableGraphError,
+    EmitTooLargeError,
     EventNotDeclaredError,
     GraphNotFoundError,
     GraphValidationError,
     HandlerNotFoundError,
+    InvalidEmitError,
     InvalidInputError,
     InvalidRouteError,
     InvalidUpdateError,
@@ -39,7 +42,7 @@ from .graph.errors import (
 )
 from .graph.registration import install_runner as _install_runner
 
-_install_runner(_invoke, _ainvoke)
+_install_runner(_invoke, _ainvoke, _astream)
 
 
 def __getattr__(name: str) -> object:
@@ -56,12 +59,14 @@ __all__ = [
     "START",
     "DurableGraphApp",
     "DurableGraphError",
+    "EmitTooLargeError",
     "EventNotDeclaredError",
     "GraphManifest",
     "GraphNotFoundError",
     "GraphRegistration",
     "GraphValidationError",
     "HandlerNotFoundError",
+    "InvalidEmitError",
     "InvalidInputError",
     "InvalidRouteError",
     "InvalidUpdateError",

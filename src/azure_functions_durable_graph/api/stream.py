@@ -9,37 +9,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, Protocol
+from typing import Any
 
-from ..execution.backend import RunStatus
+from ..execution.follow import StreamingBackend, follow_run
 from ..execution.timestamps import api_times
 from ..graph.errors import InvalidInputError
 from .protocol import ApiRequest, ApiResponse
 
-KEEP_ALIVE_SECONDS = 15.0
+KEEP_ALIVE_SECONDS = 15.0  # a module global: tests shorten it
 MAX_SEQUENCE = 2**63 - 1  # the largest SQLite integer
-
-
-class StreamingBackend(Protocol):
-    """What the stream needs beyond the RunBackend port."""
-
-    async def get_status(self, instance_id: str) -> RunStatus:
-        """The run's status."""
-
-    async def run_events(self, instance_id: str, after_seq: int = 0) -> list[tuple[int, dict[str, Any]]]:
-        """Stored progress events with a sequence number above ``after_seq``."""
-
-    def begin_stream(self, instance_id: str) -> None:
-        """Start counting the run's progress for a stream."""
-
-    def end_stream(self, instance_id: str) -> None:
-        """Stop counting for this stream."""
-
-    def progress_version(self, instance_id: str) -> int:
-        """The run's progress counter."""
-
-    async def wait_for_progress(self, instance_id: str, timeout: float, since: int | None = None) -> None:
-        """Return when the counter moves past ``since`` or ``timeout`` seconds pass."""
 
 
 async def run_stream(backend: StreamingBackend, request: ApiRequest) -> ApiResponse:
@@ -56,23 +34,16 @@ async def run_stream(backend: StreamingBackend, request: ApiRequest) -> ApiRespo
 
 
 async def _events(backend: StreamingBackend, instance_id: str, after: int) -> AsyncIterator[bytes]:
-    backend.begin_stream(instance_id)
-    try:
-        while True:
-            # The counter is read first: progress made while this pass writes wakes the wait.
-            seen = backend.progress_version(instance_id)
-            status = await backend.get_status(instance_id)  # before the events: none is missed
-            for seq, event in await backend.run_events(instance_id, after):
-                after = seq
-                yield _frame(str(event.get("type", "progress")), api_times(event), seq)
-            if status.finished:
-                yield _frame("end", {"status": status.status, "instance_id": instance_id}, None)
-                return
-            await backend.wait_for_progress(instance_id, KEEP_ALIVE_SECONDS, since=seen)
-            if backend.progress_version(instance_id) == seen:
-                yield b": keep-alive\n\n"
-    finally:
-        backend.end_stream(instance_id)
+    async for item in follow_run(backend, instance_id, after, idle_seconds=KEEP_ALIVE_SECONDS):
+        if item is None:
+            yield b": keep-alive\n\n"
+            continue
+        seq, event = item
+        kind = str(event.get("type", "progress"))
+        if seq is None:  # the end: its status, without the type the SSE event name carries
+            yield _frame(kind, {k: v for k, v in event.items() if k != "type"}, None)
+        else:
+            yield _frame(kind, {**api_times(event), "seq": seq}, seq)
 
 
 def _sequence_number(text: str, instance_id: str) -> int:

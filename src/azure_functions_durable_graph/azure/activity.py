@@ -13,19 +13,27 @@ import json
 import time
 from typing import Any
 
+from ..execution.emits import EmitSink, ParentRunEmits
 from ..execution.executor import execute_task, failure_record
 from ..execution.registry import GraphRegistry
 from ..graph.errors import HandlerNotFoundError
 
 
-async def run_task(graphs: GraphRegistry, command: dict[str, Any]) -> dict[str, Any]:
-    """Execute one task command; the result names the task (history is rebuilt from it)."""
+async def run_task(graphs: GraphRegistry, command: dict[str, Any],
+                   emits: EmitSink | None = None) -> dict[str, Any]:
+    """Execute one task command; the result names the task (history is rebuilt from it).
+
+    The task's emits go to ``emits``; a subgraph's belong to the stream of its top-level run.
+    """
     started = time.time()
+    root = command.get("root") or {"graph": command["graph"]}
+    if emits is not None and root.get("instance_id"):
+        emits = ParentRunEmits(emits, root["instance_id"])
     try:
         # The run's version when still registered, else the latest of its graph; then down
         # the subgraph path (GraphRegistry.code_for_task).
-        registration = graphs.code_for_task(command.get("root") or {"graph": command["graph"]})
-        result = await execute_task(registration, command)
+        registration = graphs.code_for_task(root)
+        result = await execute_task(registration, command, emits=emits)
     except HandlerNotFoundError as exc:
         result = {"ok": False, "error": failure_record(exc, command)}
     return {
@@ -36,12 +44,12 @@ async def run_task(graphs: GraphRegistry, command: dict[str, Any]) -> dict[str, 
     }
 
 
-def activity_body(graphs: GraphRegistry, command: Any) -> dict[str, Any]:
+def activity_body(graphs: GraphRegistry, command: Any, emits: EmitSink | None = None) -> dict[str, Any]:
     """The activity function's body. Sync on purpose: the Functions worker runs it on a
     thread, so a blocking node never stalls the worker's event loop."""
     if isinstance(command, str):
         command = json.loads(command)
-    return asyncio.run(run_task(graphs, command))
+    return asyncio.run(run_task(graphs, command, emits))
 
 
 __all__ = ["activity_body", "run_task"]

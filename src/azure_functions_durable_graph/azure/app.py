@@ -14,6 +14,7 @@ from typing import Any
 from ..execution.registry import GraphRegistry
 from ..graph.errors import DurableGraphError
 from ..graph.registration import GraphRegistration
+from .emit_channel import EmitChannel
 from .protocol import CompactionPolicy
 
 
@@ -35,6 +36,7 @@ class DurableGraphApp:
         self.compaction = CompactionPolicy(after_steps=continue_as_new_after_steps,
                                            max_history_events=max_history_events)
         self.graphs = GraphRegistry()  # the one registry every engine keeps (execution/registry.py)
+        self.emits = EmitChannel()  # ctx.emit on Azure: an append blob per run in the app's storage
         self._function_app: LazyFunctionApp | None = None
 
     def register_registration(self, registration: GraphRegistration) -> GraphRegistration:

@@ -36,6 +36,7 @@ from ..execution.run_policy import (
     repeated_start,
 )
 from ..graph.errors import InvalidInputError, RunConflictError, RunNotFoundError
+from .emit_log import EmitLog
 from .history_view import decoded as _decoded
 from .history_view import steps_from_history
 from .management import instance_pages
@@ -58,12 +59,14 @@ class DurableClientBackend(DurableProgress):
     over the run policy (``execution/run_policy.py``), which decides every answer."""
 
     def __init__(self, client: Any, graphs: GraphRegistry, *, orchestrator: str,
-                 policy: CompactionPolicy | None = None) -> None:
+                 policy: CompactionPolicy | None = None, emit_log: EmitLog | None = None) -> None:
         self.client = client
+        self.emit_log = emit_log
         self.graphs = graphs
         self.orchestrator = orchestrator
         self.policy = policy or CompactionPolicy()
         self._versions: dict[str, int] = {}
+        self._emit_ends: dict[str, int] = {}
 
     # -- reading -----------------------------------------------------------------------------
     async def _durable_status(self, instance_id: str, **options: bool) -> Any:
@@ -302,6 +305,8 @@ class DurableClientBackend(DurableProgress):
         status = await self.get_status(instance_id)
         refuse_unless_finished(instance_id, status.status, "purge")
         await self.client.purge_instance_history(instance_id)
+        if self.emit_log is not None:  # its emits go with it
+            await asyncio.to_thread(self.emit_log.delete, instance_id)
 
 
 def _with_cancel(status: RunStatus, cancel: dict[str, Any]) -> RunStatus:

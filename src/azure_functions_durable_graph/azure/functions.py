@@ -83,7 +83,7 @@ def register_functions(owner: HostedGraphs, app: Any, *, prefix: str = "") -> Fu
     app.function_name(name=names.orchestrator)(app.orchestration_trigger(context_name="context")(orchestrator))
 
     def execute_task(command: dict) -> dict:  # type: ignore[type-arg]  # plain types: the worker checks them
-        return activity_body(owner.graphs, command)
+        return activity_body(owner.graphs, command, owner.emits.sink())
 
     app.function_name(name=names.activity)(app.activity_trigger(input_name="command")(execute_task))
 
@@ -104,7 +104,8 @@ def _http_endpoint(owner: HostedGraphs, spec: RouteSpec, names: FunctionNames) -
     import azure.functions as func
 
     async def endpoint(req: Any, client: Any) -> Any:
-        backend = DurableClientBackend(client, owner.graphs, orchestrator=names.orchestrator, policy=owner.compaction)
+        backend = DurableClientBackend(client, owner.graphs, orchestrator=names.orchestrator,
+                                       policy=owner.compaction, emit_log=owner.emits.log)
         operation = api_operations(backend, owner, prefix=prefix or "/")[spec.handler]
         return await serve_http(operation, req, where=f"{spec.method} {spec.path}")
 

@@ -7,6 +7,7 @@ from typing import Any, Protocol
 
 from ..execution.registry import GraphRegistry
 from ..graph.registration import GraphRegistration
+from .emit_channel import EmitChannel
 from .protocol import CompactionPolicy
 
 
@@ -17,6 +18,7 @@ class HostedGraphs(Protocol):
     auth_level: Any
     route_prefix: str
     compaction: CompactionPolicy
+    emits: EmitChannel
 
     @property
     def graph_names(self) -> list[str]:

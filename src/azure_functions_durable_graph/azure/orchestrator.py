@@ -132,7 +132,9 @@ class _Orchestration:
             child_input = start_payload(
                 child.manifest.model_dump(mode="json"), command["child_input"],
                 metadata=command.get("metadata") or {}, created_at=_now(self.context),
-                root={**self.payload["root"], "path": [*self.payload["root"].get("path", []), command["node"]]},
+                root={**self.payload["root"], "path": [*self.payload["root"].get("path", []), command["node"]],
+                      # whose stream the child's emits join: the top-level run's
+                      "instance_id": self.payload["root"].get("instance_id", self.context.instance_id)},
                 policy=self.policy, parent_task=parent_task,
             )
             return self.context.call_sub_orchestrator(

@@ -32,6 +32,7 @@ from ..core import (
 from ..graph.registration import GraphRegistration
 from .calling import SyncRunner
 from .clock import Clock
+from .emits import EmitSink, ParentRunEmits
 from .executor import execute_task, failure_record, to_json
 from .start_input import check_start_input, invalid_input
 
@@ -161,9 +162,10 @@ class RunDriver:
 
     def __init__(
         self, *, clock: Clock, hooks: RunHooks | None = None, sync_runner: SyncRunner | None = None,
-        park_on_timers: bool = False,
+        park_on_timers: bool = False, emits: EmitSink | None = None,
     ) -> None:
         self.clock = clock
+        self.emits = emits  # where ctx.emit writes go (None: checked, then dropped)
         self.hooks: RunHooks = hooks or NullHooks()
         self.sync_runner = sync_runner
         # Engines with a timer loop park runs that only wait for a timer (retry backoff), so a
@@ -309,7 +311,8 @@ class RunDriver:
         if command["kind"] == "subgraph":
             return await self._run_child(run, command)
         return await execute_task(
-            run.registration, command, sync_runner=self.sync_runner, cancel_signal=run.cancel_signal
+            run.registration, command, sync_runner=self.sync_runner, cancel_signal=run.cancel_signal,
+            emits=self.emits,
         )
 
     async def _run_child(self, run: ActiveRun, command: TaskCommand) -> dict[str, Any]:
@@ -318,7 +321,8 @@ class RunDriver:
         try:
             child_registration = run.registration.subgraphs[node]
             state = new_state(child_registration, command["child_input"], from_parent=True)
-            child = RunDriver(clock=self.clock, sync_runner=self.sync_runner)
+            emits = None if self.emits is None else ParentRunEmits(self.emits, run.run_id)
+            child = RunDriver(clock=self.clock, sync_runner=self.sync_runner, emits=emits)
             active, _ = child.start(
                 child_registration,
                 state,

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -18,6 +18,7 @@ from pydantic_core import to_jsonable_python
 from ..graph.errors import (
     DurableGraphError,
     HandlerNotFoundError,
+    InvalidEmitError,
     InvalidInputError,
     InvalidUpdateError,
 )
@@ -26,6 +27,7 @@ from ..graph.registration import GraphRegistration
 from ..graph.routing import normalize_route
 from .calling import SyncRunner, call_user, positional_arity
 from .context import NodeContext
+from .emits import EmitSink, TaskEmitter
 
 
 class NodeTimeoutError(DurableGraphError):
@@ -45,24 +47,41 @@ async def execute_task(
     *,
     sync_runner: SyncRunner | None = None,
     cancel_signal: threading.Event | None = None,
+    emits: EmitSink | None = None,
 ) -> dict[str, Any]:
-    """Run one task command (node + router, event handler, or custom reducers)."""
+    """Run one task command (node + router, event handler, or custom reducers).
+
+    ``emits`` takes what the task's ``ctx.emit`` calls write; they are flushed when the task
+    ends, whatever its outcome, so they precede the step event of its result.
+    """
     kind = command.get("kind", "node")
+    made: list[TaskEmitter] = []
+
+    def context() -> NodeContext:
+        emitter = TaskEmitter(
+            emits, run_id=command["run_id"], graph=registration.graph_name, node=command["node"],
+            step=command["step"], attempt=command.get("attempt", 1), task_id=command["task_id"],
+        )
+        made.append(emitter)
+        return _context(registration, command, cancel_signal, emitter)
+
     try:
         if kind == "reduce":
             return {"ok": True, "update": _run_reducers(registration, command)}
         state = _validate_state(registration, command)
         if kind == "event":
-            ctx = _context(registration, command, cancel_signal)
-            update = await _run_event_handler(registration, command, state, ctx, sync_runner)
+            update = await _run_event_handler(registration, command, state, context(), sync_runner)
             return {"ok": True, "update": update, "route": None}
-        return await _run_node(registration, command, state, cancel_signal, sync_runner)
+        return await _run_node(registration, command, state, context, sync_runner)
     except asyncio.CancelledError:
         raise
     except BaseException as exc:  # noqa: BLE001 - user code may raise anything; report it
         if isinstance(exc, (KeyboardInterrupt, SystemExit)):
             raise
         return {"ok": False, "error": failure_record(exc, command)}
+    finally:
+        for emitter in made:
+            emitter.close()
 
 
 def failure_record(exc: BaseException, command: Mapping[str, Any]) -> dict[str, Any]:
@@ -72,7 +91,8 @@ def failure_record(exc: BaseException, command: Mapping[str, Any]) -> dict[str, 
             f"graph '{command.get('graph')}', node '{command.get('node')}' exceeded its timeout of {command.get('timeout')}s"
         )
     retryable = not isinstance(
-        exc, (InvalidUpdateError, InvalidInputError, HandlerNotFoundError, ValidationError)
+        exc, (InvalidUpdateError, InvalidInputError, InvalidEmitError, HandlerNotFoundError,
+              ValidationError)
     )
     record: dict[str, Any] = {
         "type": type(exc).__name__,
@@ -109,6 +129,7 @@ def _context(
     registration: GraphRegistration,
     command: Mapping[str, Any],
     cancel_signal: threading.Event | None,
+    emitter: TaskEmitter | None = None,
 ) -> NodeContext:
     return NodeContext(
         run_id=command["run_id"],
@@ -124,6 +145,7 @@ def _context(
         error=command.get("error"),
         event=command.get("event"),
         cancel_signal=cancel_signal or threading.Event(),
+        emitter=emitter,
     )
 
 
@@ -131,7 +153,7 @@ async def _run_node(
     registration: GraphRegistration,
     command: Mapping[str, Any],
     state: BaseModel,
-    cancel_signal: threading.Event | None,
+    context: Callable[[], NodeContext],
     sync_runner: SyncRunner | None,
 ) -> dict[str, Any]:
     node = command["node"]
@@ -144,7 +166,7 @@ async def _run_node(
     router = registration.routers.get(node)
     # The context is built only for a handler or router declared ``(state, ctx)``.
     wants_ctx = positional_arity(handler) > 1 or (router is not None and positional_arity(router) > 1)
-    ctx = _context(registration, command, cancel_signal) if wants_ctx else None
+    ctx = context() if wants_ctx else None
     raw = await call_user(
         handler, (state, ctx), sync_runner=sync_runner, timeout=command.get("timeout")
     )

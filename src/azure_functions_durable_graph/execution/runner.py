@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,15 +22,18 @@ from ..graph.errors import DurableGraphError, EventNotDeclaredError
 from ..graph.registration import GraphRegistration, RunResult, StepRecord
 from .clock import Clock, SystemClock
 from .driver import ActiveRun, RunDriver, new_state
+from .emits import EmitRow, EmitSink
 from .executor import validate_event_payload
 from .json_limits import check_event_json, check_start_json
 
 
 class _MemoryHooks:
-    """Collects step records from the interpreter's progress events."""
+    """Collects step records from the interpreter's progress events (and passes them on)."""
 
-    def __init__(self, steps: list[StepRecord]) -> None:
+    def __init__(self, steps: list[StepRecord],
+                 on_events: Callable[[list[dict[str, Any]]], None] | None = None) -> None:
         self.steps = steps
+        self.on_events = on_events
 
     async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
         return None
@@ -40,6 +44,8 @@ class _MemoryHooks:
         return None
 
     async def record_transition(self, run: ActiveRun, events: list[dict[str, Any]]) -> None:
+        if self.on_events is not None:
+            self.on_events(events)
         for event in events:
             if event["type"] == "task_completed":
                 self.steps.append(
@@ -108,9 +114,80 @@ async def ainvoke(
     resume: RunResult | None = None,
 ) -> RunResult:
     """Async form of :func:`invoke`."""
+    return await _run_in_process(registration, input, events=events, run_id=run_id,
+                                 metadata=metadata, clock=clock, cancel=cancel, resume=resume)
+
+
+async def astream(registration: GraphRegistration, input: Any = None,
+                  **options: Any) -> AsyncIterator[dict[str, Any]]:
+    """Run like :func:`ainvoke`, yielding the run's progress as it happens.
+
+    The events are those of ``GET /runs/{id}/stream``, each with its ``seq``: the steps
+    (``task_completed``...), the nodes' emits (``{"type": "emit", node, step, attempt, kind,
+    data}``), waits, and last ``{"type": "end", status, instance_id, output}``. Closing the
+    iterator early cancels the run's remaining work.
+    """
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    sink = _QueueEmits(asyncio.get_running_loop(), queue)
+
+    def on_events(events: list[dict[str, Any]]) -> None:
+        for event in events:
+            queue.put_nowait(event)
+
+    run_task = asyncio.ensure_future(_run_in_process(
+        registration, input, emits=sink, on_events=on_events, **options))
+    run_task.add_done_callback(lambda _: queue.put_nowait(_END))
+    seq = 0
+    try:
+        while (item := await queue.get()) is not _END:
+            seq += 1
+            event = json.loads(item) if isinstance(item, str) else item
+            yield {**event, "seq": seq}
+        result = run_task.result()
+        yield {"type": "end", "status": result.status, "instance_id": result.run_id,
+               "output": result.output}
+    finally:
+        run_task.cancel()
+
+
+_END = object()
+
+
+class _QueueEmits:
+    """The emit sink of an in-process stream: each emit goes to the reader's queue at once."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
+        self.loop = loop
+        self.queue = queue
+        self.thread = threading.get_ident()
+
+    def add(self, run_id: str, row: EmitRow) -> None:
+        """Queue the emit's event text (decoded by the reader); thread-safe."""
+        if threading.get_ident() == self.thread:
+            self.queue.put_nowait(row[1])
+        else:  # a sync node off the loop (a node with a timeout runs on a thread)
+            self.loop.call_soon_threadsafe(self.queue.put_nowait, row[1])
+
+    def flush(self, run_id: str) -> None:
+        """Nothing is held back."""
+
+
+async def _run_in_process(
+    registration: GraphRegistration,
+    input: Any = None,
+    *,
+    events: Iterable[Any] | None = None,
+    run_id: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    clock: Clock | None = None,
+    cancel: str | None = None,
+    resume: RunResult | None = None,
+    emits: EmitSink | None = None,
+    on_events: Callable[[list[dict[str, Any]]], None] | None = None,
+) -> RunResult:
     clock = clock or (resume.clock if resume else None) or SystemClock()
     steps: list[StepRecord] = list(resume.steps) if resume else []
-    driver = RunDriver(clock=clock, hooks=_MemoryHooks(steps))
+    driver = RunDriver(clock=clock, hooks=_MemoryHooks(steps, on_events), emits=emits)
     if resume is not None:
         from ..core import compile_manifest
 
@@ -120,9 +197,11 @@ async def ainvoke(
     else:
         check_start_json(registration.graph_name, input, metadata)
         state = new_state(registration, input)
-        run, _ = driver.start(
+        run, started = driver.start(
             registration, state, run_id=run_id or uuid.uuid4().hex, metadata=metadata
         )
+        if on_events is not None:
+            on_events(started)
     bare: list[Any] = []
     for item in events or ():
         if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
@@ -175,4 +254,4 @@ def _result(
     )
 
 
-__all__ = ["RunResult", "StepRecord", "ainvoke", "invoke"]
+__all__ = ["RunResult", "StepRecord", "ainvoke", "astream", "invoke"]

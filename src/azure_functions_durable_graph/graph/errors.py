@@ -149,6 +149,19 @@ class TargetLoadError(DurableGraphError):
     http_status = 400
 
 
+class InvalidEmitError(DurableGraphError):
+    """``ctx.emit`` was given data that is not JSON, or a kind that is not a short name."""
+
+    code = "INVALID_EMIT"
+    http_status = 400
+
+
+class EmitTooLargeError(InvalidEmitError):
+    """One emitted chunk is larger than the limit (64 KiB of JSON)."""
+
+    code = "EMIT_TOO_LARGE"
+
+
 class StoreError(DurableGraphError):
     """The run store cannot be opened or used (unreadable file, newer schema, ...)."""
 
@@ -157,10 +170,12 @@ class StoreError(DurableGraphError):
 
 __all__ = [
     "DurableGraphError",
+    "EmitTooLargeError",
     "EventNotDeclaredError",
     "GraphNotFoundError",
     "GraphValidationError",
     "HandlerNotFoundError",
+    "InvalidEmitError",
     "InvalidInputError",
     "InvalidRouteError",
     "InvalidUpdateError",

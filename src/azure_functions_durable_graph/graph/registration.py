@@ -9,7 +9,7 @@ declared here, so ``invoke`` is typed without graph/ depending on the runner.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,16 +20,21 @@ from .manifest import GraphManifest
 
 _invoke: Callable[..., RunResult] | None = None
 _ainvoke: Callable[..., Awaitable[RunResult]] | None = None
+_astream: Callable[..., AsyncIterator[dict[str, Any]]] | None = None
 
 
-def install_runner(invoke: Callable[..., RunResult], ainvoke: Callable[..., Awaitable[RunResult]]) -> None:
-    """Set the in-process runner that ``invoke``/``ainvoke`` (and ``RunResult.resume``) call.
+def install_runner(
+    invoke: Callable[..., RunResult], ainvoke: Callable[..., Awaitable[RunResult]],
+    astream: Callable[..., AsyncIterator[dict[str, Any]]] | None = None,
+) -> None:
+    """Set the in-process runner that ``invoke``/``ainvoke``/``stream`` (and
+    ``RunResult.resume``) call.
 
-    Both take ``(registration, input, **options)``; the package root installs
-    ``execution.runner.invoke`` and ``execution.runner.ainvoke``.
+    Each takes ``(registration, input, **options)``; the package root installs
+    ``execution.runner.invoke``, ``ainvoke`` and ``astream``.
     """
-    global _invoke, _ainvoke
-    _invoke, _ainvoke = invoke, ainvoke
+    global _invoke, _ainvoke, _astream
+    _invoke, _ainvoke, _astream = invoke, ainvoke, astream
 
 
 def _runner() -> tuple[Callable[..., RunResult], Callable[..., Awaitable[RunResult]]]:
@@ -81,6 +86,20 @@ class GraphRegistration:
     async def ainvoke(self, input: Any = None, **options: Any) -> RunResult:
         """Async form of :meth:`invoke`."""
         return await _runner()[1](self, input, **options)
+
+    def stream(self, input: Any = None, **options: Any) -> AsyncIterator[dict[str, Any]]:
+        """Run in this process like :meth:`ainvoke`, as an async iterator of its progress.
+
+        ``async for event in registration.stream(input): ...`` yields the steps, the nodes'
+        ``ctx.emit`` chunks (``{"type": "emit", "node", "kind", "data", ...}``) as they are
+        emitted, waits, and last ``{"type": "end", "status", "output", ...}``; options as for
+        :meth:`invoke`.
+        """
+        _runner()
+        if _astream is None:
+            raise DurableGraphError("the installed in-process runner cannot stream",
+                                    code="RUNNER_NOT_INSTALLED")
+        return _astream(self, input, **options)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ import concurrent.futures
 import contextlib
 import logging
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from ..core import CANCELLED, FINISHED, RUNNING, apply_cancel
 from ..execution.backend import RunStatus
 from ..execution.clock import Clock, SystemClock
 from ..execution.driver import ActiveRun, RunDriver
+from ..execution.emits import BatchedEmits, EmitRow
 from ..execution.event_ids import check_event_id
 from ..execution.registry import GraphRegistry
 from ..execution.run_policy import (
@@ -31,7 +33,13 @@ from ..execution.run_policy import (
     refuse_if_finished,
     repeated_start,
 )
-from ..graph.errors import GraphNotFoundError, HandlerNotFoundError, RunConflictError, StoreError
+from ..graph.errors import (
+    GraphNotFoundError,
+    HandlerNotFoundError,
+    InvalidInputError,
+    RunConflictError,
+    StoreError,
+)
 from ..graph.registration import GraphRegistration
 from .engine_reads import StoredRunReads
 from .hooks import ProgressListener, StoreHooks
@@ -46,18 +54,24 @@ from .workers import DriveHandle, WorkerLoops
 
 logger = logging.getLogger(__name__)
 
+#: How many ``ctx.emit`` chunks a run keeps by default (the oldest are dropped past it).
+EMIT_LIMIT = 10_000
+
 
 class LocalEngine(StoredRunReads):
     """Embedded engine implementing the ``RunBackend`` port.
 
     Use as ``async with LocalEngine(db_path) as engine:``; ``concurrency`` bounds the runs
     driven at once, ``workers`` the threads that run sync handlers (keeping the loop free).
+    ``emit_limit`` is how many ``ctx.emit`` chunks a run keeps (the oldest go first).
     """
 
     def __init__(
         self, store: RunStore | str | Path | None = None, *, concurrency: int = 64, workers: int = 8,
-        clock: Clock | None = None,
+        clock: Clock | None = None, emit_limit: int = EMIT_LIMIT,
     ) -> None:
+        if isinstance(emit_limit, bool) or not isinstance(emit_limit, int) or emit_limit < 1:
+            raise InvalidInputError(f"LocalEngine: emit_limit must be a positive integer, got {emit_limit!r}")
         self.store = open_store(store)
         path = getattr(self.store, "path", None)
         self._lock = EngineLock(path) if isinstance(path, Path) else None
@@ -70,9 +84,11 @@ class LocalEngine(StoredRunReads):
         # Guards the hand-over between an API call posting to a driven run and that drive ending.
         self._sched_lock = threading.RLock()
         self.hooks = StoreHooks(self.store, now=self.clock.now, on_progress=self._progress)
+        self.emit_limit = emit_limit
+        self._emits = BatchedEmits(self._write_emits)
         # Sync handlers run inline on the worker loop that drives the run (see workers.py).
         self.driver = RunDriver(clock=self.clock, hooks=RetryingHooks(self.hooks, self.clock),
-                                park_on_timers=True)
+                                park_on_timers=True, emits=self._emits)
         self._active: dict[str, ActiveRun] = {}
         self._drives: dict[str, DriveHandle] = {}
         self._watchers = RunWatchers()
@@ -117,6 +133,7 @@ class LocalEngine(StoredRunReads):
             with contextlib.suppress(asyncio.CancelledError, concurrent.futures.CancelledError, Exception):
                 await asyncio.wait_for(asyncio.wrap_future(drive.future), 30)
         await self._timers.stop()
+        self._emits.close()  # after the drives: what their nodes emitted is written
         if self._workers is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
             self._workers = None
@@ -350,6 +367,12 @@ class LocalEngine(StoredRunReads):
                 woken += 1
         return woken
 
+    def _write_emits(self, instance_id: str, rows: Sequence[EmitRow]) -> None:
+        # On the emits' flusher thread (or a worker's, as a task ends).
+        seq = self.store.append_emits(instance_id, rows, at=self.clock.now(), keep=self.emit_limit)
+        if seq is not None and self._watchers.streamed(instance_id):
+            self._watchers.notify(instance_id)
+
     def _progress(self, instance_id: str, seq: int, events: list[dict[str, Any]]) -> None:
         # Waiters are woken when a drive ends (finished or parked); streams on every step.
         for listener in self._listeners:
@@ -357,4 +380,4 @@ class LocalEngine(StoredRunReads):
         if self._watchers.streamed(instance_id):
             self._watchers.notify(instance_id)
 
-__all__ = ["DEFAULT_DB", "LocalEngine"]
+__all__ = ["DEFAULT_DB", "EMIT_LIMIT", "LocalEngine"]

@@ -5,10 +5,12 @@ Everything here reads the store (and the engine's watchers); nothing drives a ru
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 from ..core import WAITING
 from ..execution.backend import RunStatus
+from ..execution.follow import follow_run
 from .records import run_status, task_index
 from .store.base import RunStore
 from .watchers import RunWatchers
@@ -57,6 +59,18 @@ class StoredRunReads:
         """Stored progress events of a run after sequence number ``after_seq`` (SSE)."""
         self.store.get_run(instance_id)
         return self.store.list_events(instance_id, after_seq)
+
+    async def stream(self, instance_id: str, *, after: int = 0) -> AsyncIterator[dict[str, Any]]:
+        """The run's progress as it happens, from after sequence number ``after``.
+
+        The events of ``GET /runs/{id}/stream``, each with its ``seq``: steps, the nodes'
+        emits, waits, and last ``{"type": "end", "status", "instance_id"}`` once the run has
+        finished. A waiting run keeps the iterator open; RunNotFoundError for an unknown run.
+        """
+        async for item in follow_run(self, instance_id, after):
+            if item is not None:
+                seq, event = item
+                yield event if seq is None else {**event, "seq": seq}
 
     def begin_stream(self, instance_id: str) -> None:
         """A stream follows the run: every step of it is signalled from now on."""

@@ -21,6 +21,7 @@ from ...execution.clock import Clock, SystemClock
 from ...execution.instance_ids import durable_id_problem
 from . import history as h
 from .client_binding import client_binding_json
+from .emits import keep_emits_in_memory
 from .engine import Engine
 from .errors import (
     EmulatorError,
@@ -52,6 +53,7 @@ class DurableEmulator:
                  route_prefix: str = "api", upper_schema_version: int = 2,
                  max_request_body: int = DEFAULT_MAX_BODY) -> None:
         self.app = app
+        keep_emits_in_memory(app)
         self.max_request_body = max_request_body
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.task_hub = task_hub
@@ -74,6 +76,7 @@ class DurableEmulator:
         """Swap in a new version of the app, as a deployment does: Durable state (instances,
         history, timers) stays; the next episode of every instance runs the new code."""
         self.app = app
+        keep_emits_in_memory(app)
         self.functions = index_app(app)
         self._engine.index = self.functions
         self._asgi = None  # HTTP triggers of the new app (an already served app keeps its router)

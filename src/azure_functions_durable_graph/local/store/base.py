@@ -183,6 +183,18 @@ class RunStore(ABC):
     ) -> list[tuple[int, dict[str, Any]]]:
         """Progress events with a sequence number above ``after_seq``, oldest first."""
 
+    @abstractmethod
+    def append_emits(
+        self, instance_id: str, emits: Sequence[tuple[int, str]], *, at: float, keep: int
+    ) -> int | None:
+        """Append emits (``(step, event JSON text)``) after the run's last event; returns the
+        run's last event sequence, or None when the run is unknown or finished (dropped).
+
+        Emits share the sequence of the run's progress events, so ``list_events`` interleaves
+        them in order. At most ``keep`` emits are kept per run: the oldest go, and one
+        ``{"type": "emits_dropped", "dropped": N}`` event stands where they were.
+        """
+
     # -- task results (step history) -------------------------------------------------------
     @abstractmethod
     def commit_task_result(

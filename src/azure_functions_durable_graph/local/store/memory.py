@@ -6,6 +6,7 @@ are kept as JSON text, so what comes back is a fresh copy and non-JSON values ar
 
 from __future__ import annotations
 
+import heapq
 import itertools
 import threading
 import uuid
@@ -27,6 +28,7 @@ from .rows import (
     check_limit,
     conflict,
     dump_json,
+    emits_dropped_event,
     load_json,
     not_found,
     result_parts,
@@ -143,8 +145,29 @@ class MemoryRunStore(MemoryQueries, RunStore):
         check_limit(limit)
         with self._lock:
             run = self._maybe_run(instance_id)
-            rows = [] if run is None else [e for e in run.events if e[0] > after_seq][:limit]
+            rows = [] if run is None else list(itertools.islice(
+                (e for e in heapq.merge(run.events, run.emits) if e[0] > after_seq), limit))
         return [(seq, load_json(text)) for seq, _step, _at, text in rows]
+
+    def append_emits(
+        self, instance_id: str, emits: Sequence[tuple[int, str]], *, at: float, keep: int
+    ) -> int | None:
+        """Append emits after the run's last event, keeping the newest ``keep`` (see base)."""
+        with self._lock:
+            run = self._maybe_run(instance_id)
+            if run is None or run.columns["status"] not in UNFINISHED_STATUSES:
+                return None
+            for step, text in emits:
+                run.last_seq += 1
+                run.emits.append((run.last_seq, step, float(at), text))
+            kept = len(run.emits) - (1 if run.emits_dropped else 0)
+            if kept > keep:
+                drop = kept - keep + (1 if run.emits_dropped else 0)  # the old marker goes too
+                gone, run.emits = run.emits[:drop], run.emits[drop:]
+                run.emits_dropped += kept - keep
+                seq, step, when, _text = gone[-1]  # the marker takes the newest dropped slot
+                run.emits.insert(0, (seq, step, when, emits_dropped_event(run.emits_dropped)))
+            return run.last_seq
 
     # -- task results ----------------------------------------------------------------------
     def commit_task_result(

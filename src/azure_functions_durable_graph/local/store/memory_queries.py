@@ -53,6 +53,8 @@ class StoredRun:
     columns: dict[str, Any]
     last_seq: int = 0
     events: list[tuple[int, int, float, str]] = field(default_factory=list)  # seq, step, at, json
+    emits: list[tuple[int, int, float, str]] = field(default_factory=list)  # the same, of emits
+    emits_dropped: int = 0  # then emits[0] is the marker event that stands for them
     results: dict[tuple[str, int], StoredResult] = field(default_factory=dict)
     inbox: dict[str, StoredEvent] = field(default_factory=dict)
     timers: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (fire_at, kind)
@@ -138,7 +140,7 @@ class MemoryQueries:
             for run in self._runs.values():
                 if run.columns["status"] not in FINISHED_STATUSES:
                     continue
-                steps = [r.step for r in run.results.values()] + [e[1] for e in run.events]
+                steps = [r.step for r in run.results.values()] + [e[1] for e in run.events + run.emits]
                 threshold = keep_threshold(steps, keep_last)
                 if threshold is None:
                     continue
@@ -148,8 +150,10 @@ class MemoryQueries:
                     if not _goes(r.step, r.finished_at, threshold, cutoff)
                 }
                 events = [e for e in run.events if not _goes(e[1], e[2], threshold, cutoff)]
-                deleted += len(run.results) - len(results) + len(run.events) - len(events)
-                run.results, run.events = results, events
+                emits = [e for e in run.emits if not _goes(e[1], e[2], threshold, cutoff)]
+                deleted += (len(run.results) - len(results) + len(run.events) - len(events)
+                            + len(run.emits) - len(emits))
+                run.results, run.events, run.emits = results, events, emits
         return deleted
 
 

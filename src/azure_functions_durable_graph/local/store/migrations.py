@@ -146,6 +146,22 @@ MIGRATIONS: list[tuple[int, str]] = [
         ALTER TABLE run_events_v3 RENAME TO run_events;
         """,
     ),
+    (
+        4,
+        # Emits (ctx.emit): progress events in the same key space as run_events, so a run's
+        # stream is the two key ranges merged. Their own table, so the oldest can be dropped
+        # when a run passes its limit without touching step events; the runs row counts them.
+        """
+        ALTER TABLE runs ADD COLUMN emits_kept INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE runs ADD COLUMN emits_dropped INTEGER NOT NULL DEFAULT 0;
+        CREATE TABLE run_emits (
+            event_key INTEGER PRIMARY KEY,
+            step INTEGER NOT NULL,
+            created_at REAL NOT NULL,
+            event TEXT NOT NULL
+        );
+        """,
+    ),
 ]
 
 #: The newest schema version this code reads and writes.

@@ -53,6 +53,11 @@ def load_json(text: str | None, what: str = "stored JSON") -> Any:
         raise StoreError(f"{what} cannot be decoded: {reason}") from None
 
 
+def emits_dropped_event(dropped: int) -> str:
+    """The event that stands where a run's oldest emits were dropped (``append_emits``)."""
+    return dump_json({"type": "emits_dropped", "dropped": dropped}, "emits_dropped event")
+
+
 def status_filter(status: str | Sequence[str] | None) -> list[str] | None:
     """``status`` as a list of statuses (None when not filtering)."""
     if status is None:

@@ -38,8 +38,9 @@ from .rows import (
     run_record,
     step_of,
 )
+from .sqlite_emits import SELECT_STREAM, write_emits
 from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
-from .sqlite_runs import NEXT_RUN_NUMBER, SELECT_EVENTS, RunRowWriter, insert_events
+from .sqlite_runs import NEXT_RUN_NUMBER, SEQ_LIMIT, RunRowWriter, event_key, insert_events
 
 DEFAULT_PATH = Path(".durable-graph") / "runs.db"
 
@@ -205,8 +206,27 @@ class SqliteRunStore(SqliteQueries, RunStore):
         self, instance_id: str, after_seq: int = 0, limit: int = 1000
     ) -> list[tuple[int, dict[str, Any]]]:
         """Progress events with a sequence number above ``after_seq``, oldest first."""
-        rows = self._all(SELECT_EVENTS, (after_seq, instance_id, check_limit(limit)))
+        check_limit(limit)
+        run = self._one("SELECT run_number FROM runs WHERE instance_id = ?", (instance_id,))
+        if run is None:
+            return []
+        after = min(max(after_seq, 0), SEQ_LIMIT)  # beyond the run's key range: nothing after
+        rows = self._all(SELECT_STREAM, (event_key(int(run[0]), 0), after, SEQ_LIMIT, limit))
         return [(int(r[0]), load_json(r[1])) for r in rows]
+
+    def append_emits(
+        self, instance_id: str, emits: Sequence[tuple[int, str]], *, at: float, keep: int
+    ) -> int | None:
+        """Append emits after the run's last event, keeping the newest ``keep`` (see base)."""
+        if not emits:
+            return None
+        with self._write() as conn:
+            written = write_emits(conn, instance_id, emits, at=at, keep=max(1, keep))
+            if written is None:
+                return None
+            status, last, number = written
+            self._rows.after_commit(instance_id, status, last, number)
+        return last
 
     # -- task results ----------------------------------------------------------------------
     def commit_task_result(

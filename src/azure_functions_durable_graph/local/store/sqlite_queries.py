@@ -36,6 +36,8 @@ _THRESHOLDS = (
     " SELECT step FROM task_results WHERE instance_id = r.instance_id"
     f" UNION SELECT step FROM run_events WHERE event_key > r.run_number * {SEQ_LIMIT}"
     f" AND event_key < (r.run_number + 1) * {SEQ_LIMIT}"
+    f" UNION SELECT step FROM run_emits WHERE event_key > r.run_number * {SEQ_LIMIT}"
+    f" AND event_key < (r.run_number + 1) * {SEQ_LIMIT}"
     f") AS s ORDER BY s.step DESC LIMIT 1 OFFSET ?) FROM runs r WHERE r.status IN {FINISHED_SQL}"
 )
 # A run's events, by the key range of its run number (the first parameter is the instance id).
@@ -121,6 +123,7 @@ class SqliteQueries:
             status = str(self._require_run(conn, instance_id)["status"])
             refuse_unless_finished(instance_id, status, "purge")
             conn.execute(f"DELETE FROM run_events WHERE {_RUN_EVENTS}", (instance_id,))
+            conn.execute(f"DELETE FROM run_emits WHERE {_RUN_EVENTS}", (instance_id,))
             for table in ("task_results", "inbox", "timers", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
@@ -137,14 +140,16 @@ class SqliteQueries:
             if keep_last:
                 rows = conn.execute(_THRESHOLDS, (keep_last - 1,)).fetchall()
                 targets = [(str(r[0]), float(r[1])) for r in rows if r[1] is not None]
-            tables = {"task_results": "finished_at", "run_events": "created_at"}
+            tables = {"task_results": "finished_at", "run_events": "created_at",
+                      "run_emits": "created_at"}
             for table, time_column in tables.items():
-                of_run = _RUN_EVENTS if table == "run_events" else "instance_id = ?"
+                keyed = table != "task_results"  # the event tables are keyed by run number
+                of_run = _RUN_EVENTS if keyed else "instance_id = ?"
                 for instance_id, threshold in targets:
                     if instance_id is None:
                         sql = f"DELETE FROM {table} WHERE " + (
                             f"event_key / {SEQ_LIMIT} IN (SELECT run_number FROM runs "
-                            if table == "run_events" else "instance_id IN (SELECT instance_id FROM runs "
+                            if keyed else "instance_id IN (SELECT instance_id FROM runs "
                         ) + f"WHERE status IN {FINISHED_SQL})"
                         params: list[Any] = []
                     else:

@@ -27,12 +27,6 @@ from .rows import dump_json, not_found, step_of
 #: Sequence numbers of one run's events stay below this (the low bits of an event's key).
 SEQ_LIMIT = 1 << 32
 INSERT_EVENT = "INSERT INTO run_events (event_key, step, created_at, event) VALUES (?, ?, ?, ?)"
-# A run's events by sequence number: the JOIN turns (run, seq) into its key range.
-SELECT_EVENTS = (
-    f"SELECT e.event_key - r.run_number * {SEQ_LIMIT}, e.event FROM runs r JOIN run_events e "
-    f"ON e.event_key > r.run_number * {SEQ_LIMIT} + ? AND e.event_key < (r.run_number + 1) * {SEQ_LIMIT} "
-    "WHERE r.instance_id = ? ORDER BY e.event_key LIMIT ?"
-)
 # Where new runs get their number: one more than the largest (the index finds it at once).
 NEXT_RUN_NUMBER = "(SELECT IFNULL(MAX(run_number), 0) + 1 FROM runs)"
 
@@ -206,7 +200,6 @@ __all__ = [
     "INSERT_EVENT",
     "MAX_REMEMBERED",
     "NEXT_RUN_NUMBER",
-    "SELECT_EVENTS",
     "SEQ_LIMIT",
     "RunRowWriter",
     "event_key",
