@@ -1,12 +1,15 @@
 """Support agent: draft a reply, wait for a human approval, then send, revise or escalate.
 
-Graph ``support_agent``: ``draft_reply`` waits for the ``approval`` event (86400 s at most);
+Graph ``support_agent``: ``draft_reply`` streams a draft from a chat model (``ctx.emit_each``:
+readers of the run see the tokens as they come), then waits for the ``approval`` event (86400 s
+at most);
 its handler records the decision and the run resumes at ``apply_decision``. A rejected draft is
 revised and waits again; after ``MAX_REVISIONS`` revisions a rejection closes the ticket.
 
 Documented results, for input ``{"ticket": "My order has not arrived"}``:
 
-- the run waits for ``approval`` after ``draft_reply``;
+- ``draft_reply`` emits the draft's tokens (kind ``"token"``), then the run waits for
+  ``approval``;
 - ``{"approved": true, "reviewer": "ana"}`` ends in ``send_reply``, status ``"sent"``;
 - ``{"approved": false, "reviewer": "ana", "comment": "mention the refund"}`` runs ``revise``
   (revisions 1, draft ending ``" Note: mention the refund."``) and waits again; approving
@@ -17,11 +20,15 @@ Documented results, for input ``{"ticket": "My order has not arrived"}``:
 
 from __future__ import annotations
 
+import asyncio
+import re
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from pydantic import BaseModel
 
 from azure_functions_durable_graph import DurableGraphApp, ManifestBuilder, RouteDecision, reducers
+from azure_functions_durable_graph.execution import NodeContext
 
 MAX_REVISIONS = 1
 
@@ -52,10 +59,35 @@ WAIT_FOR_APPROVAL = RouteDecision.wait_for_event(
 )
 
 
-def draft_reply(state: SupportState) -> dict:
-    """Write the first draft from the ticket text."""
-    draft = f"Hello, thank you for writing about: {state.ticket}. We are on it."
-    return {"draft": draft, "status": "awaiting_approval", "log": "drafted"}
+class FakeChatModel:
+    """A stand-in for a chat model client, offline: streams a canned reply token by token.
+
+    ``astream(prompt)`` yields chunks shaped like a chat client's deltas, ``{"delta": text}``,
+    with a short pause between tokens as a model would; swap in a real client's stream.
+    """
+
+    def __init__(self, pause: float = 0.001) -> None:
+        self.pause = pause
+
+    def reply(self, prompt: str) -> str:
+        """The whole answer to ``prompt`` (its last line is the ticket)."""
+        return f"Hello, thank you for writing about: {prompt.splitlines()[-1]}. We are on it."
+
+    async def astream(self, prompt: str) -> AsyncIterator[dict[str, str]]:
+        """The reply as ``{"delta": token}`` chunks; the tokens join to the whole reply."""
+        for token in re.findall(r"\s*\S+", self.reply(prompt)):
+            await asyncio.sleep(self.pause)
+            yield {"delta": token}
+
+
+model = FakeChatModel()
+
+
+async def draft_reply(state: SupportState, ctx: NodeContext) -> dict:
+    """Stream the first draft from the model; readers of the run see each token."""
+    prompt = f"Write a short, friendly first reply to this support ticket:\n{state.ticket}"
+    tokens = await ctx.emit_each(model.astream(prompt), select=lambda chunk: chunk["delta"])
+    return {"draft": "".join(tokens), "status": "awaiting_approval", "log": "drafted"}
 
 
 def ask_for_approval(state: SupportState) -> RouteDecision:

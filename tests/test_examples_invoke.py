@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import pytest
 
 from azure_functions_durable_graph import GraphRegistration
 from azure_functions_durable_graph.execution import ManualClock, RunResult
+from azure_functions_durable_graph.local.engine import LocalEngine
 from graph_helpers import load_example
 
 TICKET = {"ticket": "My order has not arrived"}
@@ -158,3 +162,31 @@ def test_support_agent_approval_given_at_start(support: GraphRegistration) -> No
     result = support.invoke(TICKET, events=[("approval", APPROVE)], clock=ManualClock())
     assert result.status == "completed"
     assert result.state is not None and result.state.status == "sent"
+
+
+def test_support_agent_streams_its_draft_token_by_token(support: GraphRegistration, tmp_path: Path) -> None:
+    """The draft node's tokens reach readers in order, and join to the draft the state keeps."""
+    draft = "Hello, thank you for writing about: My order has not arrived. We are on it."
+
+    async def in_process() -> list[dict[str, Any]]:
+        return [e async for e in support.stream(TICKET)]
+
+    async def on_the_engine() -> list[dict[str, Any]]:
+        async with LocalEngine(tmp_path / "runs.db") as engine:
+            engine.register(support)
+            started = await engine.start(support.graph_name, TICKET)
+            events = []
+            async for event in engine.stream(started.instance_id):
+                events.append(event)
+                if event["type"] == "waiting":  # a waiting run's stream stays open: end the run
+                    await engine.cancel(started.instance_id)
+            return events
+
+    for events in (asyncio.run(in_process()), asyncio.run(on_the_engine())):
+        tokens = [e for e in events if e["type"] == "emit"]
+        assert {(e["node"], e["kind"], e["step"], e["attempt"]) for e in tokens} == {("draft_reply", "token", 1, 1)}
+        assert "".join(e["data"] for e in tokens) == draft
+        assert len(tokens) == len(draft.split())
+        done = next(i for i, e in enumerate(events) if e["type"] == "task_completed")
+        assert events.index(tokens[-1]) < done  # every token before the step that keeps the draft
+        assert events[done]["update"]["draft"] == draft
