@@ -17,7 +17,7 @@ import sys
 
 from azure_functions_durable_graph.graph.registration import GraphRegistration
 
-from . import engine_bench, peers
+from . import emit_bench, engine_bench, peers
 from .cases import Case, time_cases
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
 
@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, help=f"timed runs per table case, taken in interleaved rounds; median reported (default {DEFAULTS['repeat']})")
     parser.add_argument("--concurrent", type=int, help=f"runs started at once for runs/s (default {DEFAULTS['concurrent']})")
     parser.add_argument("--parked", type=int, help=f"runs parked on an event wait (default {DEFAULTS['parked']})")
+    parser.add_argument("--emits", type=int, help=f"chunks the streaming node emits (default {emit_bench.DEFAULTS['chunks']})")
     parser.add_argument("--quick", action="store_true",
                         help=f"small sizes and few repeats, for a smoke test ({QUICK})")
     args = parser.parse_args(argv)
@@ -123,8 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     repeat = args.repeat if args.repeat is not None else sizes["repeat"]
     concurrent = args.concurrent if args.concurrent is not None else sizes["concurrent"]
     parked = args.parked if args.parked is not None else sizes["parked"]
-    if min(repeat, concurrent, parked) < 1:
-        parser.error("--repeat, --concurrent and --parked must be at least 1")
+    streaming = dict(emit_bench.QUICK if args.quick else emit_bench.DEFAULTS)
+    if args.emits is not None:
+        streaming["chunks"] = args.emits
+    if min(repeat, concurrent, parked, streaming["chunks"]) < 1:
+        parser.error("--repeat, --concurrent, --parked and --emits must be at least 1")
 
     with_peers = peers.available()
     if not with_peers:
@@ -136,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
     conc = engine_bench.concurrent_runs(concurrent)
     _progress(f"{parked} parked runs")
     park = engine_bench.parked_runs(parked)
+    stream_lines = emit_bench.report(streaming, streaming["repeat"] if args.repeat is None else repeat,
+                                     with_peers=with_peers, progress=_progress)
 
     print(f"median of {repeat} runs per case, timed in interleaved rounds; ratio = our us/node / LangGraph us/node "
           "(memory rows vs no checkpointer, sqlite rows vs SqliteSaver sync)")
@@ -151,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
           f"{park.median_resume * 1e3:.2f} ms")
     print()
     for line in format_targets(figures, park):
+        print(line)
+    print()
+    for line in stream_lines:
         print(line)
     sys.stdout.flush()
     return 0

@@ -28,6 +28,11 @@ from azure_functions_durable_graph.azure.emit_log import BlobEmitLog
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def azurite_installed() -> bool:
+    """Whether Azurite's blob service is in ``node_modules`` (``make install`` puts it there)."""
+    return (ROOT / "node_modules" / ".bin" / "azurite-blob").exists()
+
+
 @contextlib.contextmanager
 def azurite() -> Iterator[str]:
     """Azurite's blob service as the test suite starts it (``tests/azurite.py``)."""

@@ -110,9 +110,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(folder: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(folder: Path, port: int, module: str = GRAPH_MODULE) -> subprocess.Popen[bytes]:
+    """``durable-graph serve`` of ``module`` (written to ``folder``) on loopback ``port``."""
     target = folder / "bench_graph.py"
-    target.write_text(GRAPH_MODULE, encoding="utf-8")
+    target.write_text(module, encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if not k.startswith("DURABLE_GRAPH_")}
     log = open(folder / "serve.log", "wb")  # noqa: SIM115 - handed to the child process
     try:

@@ -151,3 +151,17 @@ def test_targets_are_judged_from_the_figures_of_the_run(output: str) -> None:
     # --quick parks 200 runs: the 10,000-run memory target is not judged on that
     assert re.search(r"^  10000 parked runs < 200 MiB resident: not judged \(200 runs parked",
                      output, re.M), output
+
+
+def test_the_streaming_section_follows_the_targets(output: str) -> None:
+    """``python -m bench`` ends with the streaming rows (bench.emit_bench; tests/test_bench_emits.py)."""
+    section = output[output.index("\nstreaming: "):]
+    assert output.index("targets:") < output.index("\nstreaming: "), output
+    assert "one node emitting 200 chunks of 20 B" in section  # the --quick size
+    for runner in ("invoke (in-process)", "stream (in-process)", "LocalEngine (memory)",
+                   "LocalEngine (sqlite)", "langgraph custom (no checkpointer)",
+                   "langgraph custom SqliteSaver sync"):
+        assert re.search(rf"^{re.escape(runner)}\s{{2,}}{NUMBER}\s{{2,}}(\S+)$", section, re.M), (runner, section)
+    for target in ("emit overhead in-process (stream) <= 5 us", "emit overhead LocalEngine (sqlite) <= 20 us",
+                   "emit overhead LocalEngine (sqlite) at 10x chunks <= 20 us", "SSE delivery p99 < 50 ms"):
+        assert re.search(rf"^  {re.escape(target)}: {NUMBER} (us|ms), (met|missed)$", section, re.M), target
