@@ -7,6 +7,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from azure_functions_durable_graph.langgraph import is_internal_node
+from azure_functions_durable_graph.langgraph.state import INTERRUPT_FIELD
 
 Groups = list[tuple[str, ...]]
 
@@ -43,8 +44,15 @@ def on_langgraph(graph: Any, inputs: Sequence[Any], config: dict[str, Any] | Non
 
 
 def our_groups(steps: Iterable[Any]) -> Groups:
-    """The adapter run's completed steps, grouped like :func:`groups_of`."""
-    return groups_of((s.step, s.node) for s in steps if s.error is None)
+    """The adapter run's completed steps, grouped like :func:`groups_of` (a run of a node that
+    stopped at ``interrupt()`` is not a completed step, as on LangGraph)."""
+    return groups_of((s.step, s.node) for s in steps if s.error is None and not interrupted(s.update))
+
+
+def interrupted(update: dict[str, Any] | None) -> bool:
+    """Whether a step's update is the adapter's record of a pending ``interrupt()``."""
+    pending = (update or {}).get(INTERRUPT_FIELD) or {}
+    return any(value is not None for value in pending.values())
 
 
 def plain(values: dict[str, Any], keys: Iterable[str]) -> dict[str, Any]:
