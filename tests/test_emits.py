@@ -193,17 +193,21 @@ def test_a_chunk_just_under_the_limit_is_taken() -> None:
         ctx.emit("é" * (33 * 1024))  # few characters, but more than 64 KiB in UTF-8
 
 
-def test_a_subgraphs_emits_belong_to_the_parent_runs_stream() -> None:
+def build_nested() -> GraphRegistration:
+    """``outer`` runs ``write`` (which emits) inside its subgraph node ``sub``."""
     inner = ManifestBuilder(graph_name="inner", state_model=Draft)
     inner.set_entrypoint("write")
     inner.add_node("write", write, terminal=True)
     outer = ManifestBuilder(graph_name="outer", state_model=Draft)
     outer.set_entrypoint("sub")
     outer.add_subgraph("sub", inner.build(), terminal=True)
+    return outer.build()
 
+
+def test_a_subgraphs_emits_belong_to_the_parent_runs_stream() -> None:
     async def main() -> list[dict[str, Any]]:
         async with LocalEngine(MemoryRunStore()) as engine:
-            engine.register(outer.build())
+            engine.register(build_nested())
             started = await engine.start("outer", {})
             return [e async for e in engine.stream(started.instance_id)]
 
@@ -277,3 +281,21 @@ def test_sse_carries_emits_live_before_the_node_ends_and_resumes_by_id(
         assert [(e["event"], e["data"].get("data")) for e in resumed][:2] == [
             ("emit", "second"), ("task_completed", None)]
         assert client.get("/api/runs/nope/stream").status_code == 404
+
+
+def test_the_in_process_reader_gets_what_was_emitted_even_if_the_node_changes_it_later() -> None:
+    def mutate(state: Draft, ctx: NodeContext) -> dict[str, Any]:
+        items = ["a"]
+        ctx.emit(items)
+        items.append("b")  # after the emit: the reader must still see ["a"]
+        ctx.emit("plain")
+        return {}
+
+    b = ManifestBuilder(graph_name="mutating", state_model=Draft)
+    b.set_entrypoint("m")
+    b.add_node("m", mutate, terminal=True)
+
+    async def main() -> list[Any]:
+        return [e["data"] async for e in b.build().stream({}) if e["type"] == "emit"]
+
+    assert asyncio.run(main()) == [["a"], "plain"]

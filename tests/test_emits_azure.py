@@ -16,12 +16,12 @@ import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_emits import build_support
 
 from azure_functions_durable_graph import DurableGraphApp
 from azure_functions_durable_graph.azure.emit_channel import POSITION_BITS, merge_progress
 from azure_functions_durable_graph.azure.emit_log import BlobEmitLog, MemoryEmitLog
 from azure_functions_durable_graph.azure.emulator import DurableEmulator, EmulatorServer
+from test_emits import build_nested, build_support
 
 # -- the merge ------------------------------------------------------------------------------
 
@@ -125,3 +125,16 @@ def test_emits_stream_in_order_with_the_steps_and_go_with_a_purge(emulated_suppo
     assert len(log.read(instance_id)) == 7  # what the activities appended
     assert client.delete(f"/api/runs/{instance_id}").status_code in (200, 204)
     assert log.read(instance_id) == []
+
+
+def test_a_subgraphs_emits_join_the_top_level_runs_stream_on_azure() -> None:
+    runtime = DurableGraphApp()
+    runtime.register_registration(build_nested())
+    emulator = DurableEmulator(runtime.function_app)
+    with EmulatorServer(emulator) as server, httpx.Client(base_url=server.base_url, timeout=30) as client:
+        started = client.post("/api/graphs/outer/runs", params={"wait": 30}, json={}).json()
+        assert started["status"] == "completed", started
+        events = follow(client, started["instance_id"])
+    assert [e.get("data") for e in events if e["type"] == "emit"][:4] == [
+        "Dear", " customer", ", your ", "refund"]
+    assert events[-1]["type"] == "task_completed" and events[-1]["node"] == "sub"

@@ -28,7 +28,7 @@ async def run_task(graphs: GraphRegistry, command: dict[str, Any],
     started = time.time()
     root = command.get("root") or {"graph": command["graph"]}
     if emits is not None and root.get("instance_id"):
-        emits = ParentRunEmits(emits, root["instance_id"])
+        emits = ParentRunEmits(emits, root["instance_id"], root.get("task"))
     try:
         # The run's version when still registered, else the latest of its graph; then down
         # the subgraph path (GraphRegistry.code_for_task).

@@ -64,6 +64,13 @@ def _append(log: EmitLog, run_id: str, rows: Sequence[EmitRow]) -> None:
     log.append(run_id, [text.encode() for _step, text in rows])
 
 
+def _task_of(emit: dict[str, Any]) -> tuple[Any, Any]:
+    # A subgraph's emits come before the step of the top-level task that ran the subgraph.
+    if "parent_task_id" in emit:
+        return emit["parent_task_id"], emit.get("parent_attempt")
+    return emit.get("task_id"), emit.get("attempt")
+
+
 def split_id(seq: int) -> tuple[int, int]:
     """(history position, log offset) of a stream id."""
     return seq & MAX_POSITION, seq >> POSITION_BITS
@@ -75,7 +82,7 @@ def merge_progress(steps: Sequence[tuple[int, dict[str, Any]]],
     ``after``, in one order: a task's emits before the step event of its result (an activity
     writes them all before it returns), otherwise as written. Ids: ``offset * 2**23 + position``."""
     position, offset = split_id(after)
-    last_emit = {(e.get("task_id"), e.get("attempt")): i for i, (_, e) in enumerate(emits)}
+    last_emit = {_task_of(e): i for i, (_, e) in enumerate(emits)}
     merged: list[tuple[int, dict[str, Any]]] = []
     taken = 0
 

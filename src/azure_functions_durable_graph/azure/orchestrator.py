@@ -133,8 +133,11 @@ class _Orchestration:
                 child.manifest.model_dump(mode="json"), command["child_input"],
                 metadata=command.get("metadata") or {}, created_at=_now(self.context),
                 root={**self.payload["root"], "path": [*self.payload["root"].get("path", []), command["node"]],
-                      # whose stream the child's emits join: the top-level run's
-                      "instance_id": self.payload["root"].get("instance_id", self.context.instance_id)},
+                      # whose stream the child's emits join (the top-level run's), and the
+                      # top-level task whose step event they come before
+                      "instance_id": self.payload["root"].get("instance_id", self.context.instance_id),
+                      "task": self.payload["root"].get("task") or {
+                          "task_id": command["task_id"], "attempt": command["attempt"]}},
                 policy=self.policy, parent_task=parent_task,
             )
             return self.context.call_sub_orchestrator(

@@ -15,7 +15,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from ..graph.errors import EmitTooLargeError, InvalidEmitError
@@ -33,6 +33,12 @@ KINDS = ("custom", "token")
 _KIND = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}\Z")
 _encode = json.JSONEncoder(ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode
 
+# Every emit's text starts with its type (TaskEmitter encodes it first); fields go after it.
+_AFTER_TYPE = len('{"type":"emit",')
+
+# Data the reader may share with the node (anything else reaches it as a decoded copy).
+_IMMUTABLE = frozenset({str, int, float, bool, type(None)})
+
 #: One emit on its way to storage: (step, JSON text of the whole progress event).
 EmitRow = tuple[int, str]
 
@@ -41,7 +47,11 @@ class EmitSink(Protocol):
     """Where a task's emits go (an engine's batcher, or an in-process stream)."""
 
     def add(self, run_id: str, row: EmitRow) -> None:
-        """Take one emit; called on the emitting thread, so it must be cheap and thread-safe."""
+        """Take one emit; called on the emitting thread, so it must be cheap and thread-safe.
+
+        A sink that also has ``add_event(event)`` is given emits of str, number, bool or None
+        data as the event dict instead (a reader in the same process).
+        """
 
     def flush(self, run_id: str) -> None:
         """Write everything taken for ``run_id`` before returning (a task has ended)."""
@@ -50,7 +60,7 @@ class EmitSink(Protocol):
 class TaskEmitter:
     """``ctx.emit`` of one task attempt: checks the data and hands the event to the sink."""
 
-    __slots__ = ("_head", "_prefix", "_run_id", "_sink", "_step", "_where")
+    __slots__ = ("_add_event", "_head", "_prefix", "_run_id", "_sink", "_step", "_where")
 
     def __init__(self, sink: EmitSink | None, *, run_id: str, graph: str, node: str, step: int,
                  attempt: int, task_id: str) -> None:
@@ -61,6 +71,8 @@ class TaskEmitter:
         self._head = {"type": "emit", "node": node, "step": step, "attempt": attempt,
                       "task_id": task_id}
         self._prefix = ""  # the fixed part of every event of this task, encoded at first use
+        # A reader in this process (registration.stream) takes events as dicts: no decoding.
+        self._add_event = getattr(sink, "add_event", None)
 
     def emit(self, data: Any, kind: str = "custom") -> None:
         """Check ``data`` (JSON, at most 64 KiB) and ``kind``, then pass the event on."""
@@ -80,7 +92,9 @@ class TaskEmitter:
                 f"{self._where}: ctx.emit kind must be a short name (letters, digits, _ . -; "
                 f"e.g. {', '.join(KINDS)}), got {kind!r:.80}"
             )
-        if self._sink is not None:
+        if self._add_event is not None and type(data) in _IMMUTABLE:
+            self._add_event({**self._head, "kind": kind, "data": data})
+        elif self._sink is not None:
             if not self._prefix:
                 self._prefix = _encode(self._head)[:-1] + ',"kind":'
             self._sink.add(self._run_id, (self._step, f'{self._prefix}"{kind}","data":{text}}}'))
@@ -115,14 +129,23 @@ class TaskEmitter:
 
 
 class ParentRunEmits:
-    """The sink of a subgraph's child run: its emits belong to the stream of the parent run."""
+    """The sink of a subgraph's child run: its emits belong to the stream of the parent run.
 
-    def __init__(self, sink: EmitSink, run_id: str) -> None:
+    With ``task`` (the parent's task running the subgraph) each emit also names it, as
+    ``parent_task_id`` and ``parent_attempt``, for readers that place emits by task.
+    """
+
+    def __init__(self, sink: EmitSink, run_id: str, task: Mapping[str, Any] | None = None) -> None:
         self.sink = sink
         self.run_id = run_id
+        self._mark = "" if not task else (
+            f'"parent_task_id":{_encode(str(task["task_id"]))},"parent_attempt":{int(task["attempt"])},')
 
     def add(self, run_id: str, row: EmitRow) -> None:
         """Take one emit of the child run, for the parent run."""
+        if self._mark:
+            text = row[1]
+            row = (row[0], text[:_AFTER_TYPE] + self._mark + text[_AFTER_TYPE:])
         self.sink.add(self.run_id, row)
 
     def flush(self, run_id: str) -> None:

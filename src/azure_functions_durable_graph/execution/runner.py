@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import uuid
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 
@@ -112,79 +113,14 @@ async def ainvoke(
     clock: Clock | None = None,
     cancel: str | None = None,
     resume: RunResult | None = None,
-) -> RunResult:
-    """Async form of :func:`invoke`."""
-    return await _run_in_process(registration, input, events=events, run_id=run_id,
-                                 metadata=metadata, clock=clock, cancel=cancel, resume=resume)
-
-
-async def astream(registration: GraphRegistration, input: Any = None,
-                  **options: Any) -> AsyncIterator[dict[str, Any]]:
-    """Run like :func:`ainvoke`, yielding the run's progress as it happens.
-
-    The events are those of ``GET /runs/{id}/stream``, each with its ``seq``: the steps
-    (``task_completed``...), the nodes' emits (``{"type": "emit", node, step, attempt, kind,
-    data}``), waits, and last ``{"type": "end", status, instance_id, output}``. Closing the
-    iterator early cancels the run's remaining work.
-    """
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    sink = _QueueEmits(asyncio.get_running_loop(), queue)
-
-    def on_events(events: list[dict[str, Any]]) -> None:
-        for event in events:
-            queue.put_nowait(event)
-
-    run_task = asyncio.ensure_future(_run_in_process(
-        registration, input, emits=sink, on_events=on_events, **options))
-    run_task.add_done_callback(lambda _: queue.put_nowait(_END))
-    seq = 0
-    try:
-        while (item := await queue.get()) is not _END:
-            seq += 1
-            event = json.loads(item) if isinstance(item, str) else item
-            yield {**event, "seq": seq}
-        result = run_task.result()
-        yield {"type": "end", "status": result.status, "instance_id": result.run_id,
-               "output": result.output}
-    finally:
-        run_task.cancel()
-
-
-_END = object()
-
-
-class _QueueEmits:
-    """The emit sink of an in-process stream: each emit goes to the reader's queue at once."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop, queue: asyncio.Queue[Any]) -> None:
-        self.loop = loop
-        self.queue = queue
-        self.thread = threading.get_ident()
-
-    def add(self, run_id: str, row: EmitRow) -> None:
-        """Queue the emit's event text (decoded by the reader); thread-safe."""
-        if threading.get_ident() == self.thread:
-            self.queue.put_nowait(row[1])
-        else:  # a sync node off the loop (a node with a timeout runs on a thread)
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, row[1])
-
-    def flush(self, run_id: str) -> None:
-        """Nothing is held back."""
-
-
-async def _run_in_process(
-    registration: GraphRegistration,
-    input: Any = None,
-    *,
-    events: Iterable[Any] | None = None,
-    run_id: str | None = None,
-    metadata: dict[str, Any] | None = None,
-    clock: Clock | None = None,
-    cancel: str | None = None,
-    resume: RunResult | None = None,
     emits: EmitSink | None = None,
     on_events: Callable[[list[dict[str, Any]]], None] | None = None,
 ) -> RunResult:
+    """Async form of :func:`invoke`.
+
+    For readers of the run's progress (:func:`astream`): ``emits`` takes what the nodes'
+    ``ctx.emit`` calls write, ``on_events`` every batch of progress events.
+    """
     clock = clock or (resume.clock if resume else None) or SystemClock()
     steps: list[StepRecord] = list(resume.steps) if resume else []
     driver = RunDriver(clock=clock, hooks=_MemoryHooks(steps, on_events), emits=emits)
@@ -216,6 +152,86 @@ async def _run_in_process(
         run.post_cancel(cancel)
         await driver.drive(run)
     return _result(registration, run, steps, clock)
+
+
+async def astream(registration: GraphRegistration, input: Any = None,
+                  **options: Any) -> AsyncIterator[dict[str, Any]]:
+    """Run like :func:`ainvoke`, yielding the run's progress as it happens.
+
+    The events are those of ``GET /runs/{id}/stream``, each with its ``seq``: the steps
+    (``task_completed``...), the nodes' emits (``{"type": "emit", node, step, attempt, kind,
+    data}``), waits, and last ``{"type": "end", status, instance_id, output}``. Closing the
+    iterator early cancels the run's remaining work.
+    """
+    progress = _ProgressQueue(asyncio.get_running_loop())
+    run_task = asyncio.ensure_future(ainvoke(
+        registration, input, emits=progress, on_events=progress.put_all, **options))
+    run_task.add_done_callback(lambda _: progress.put(_END))
+    seq = 0
+    items = progress.items
+    try:
+        while True:
+            while items:
+                item = items.popleft()
+                if item is _END:
+                    result = run_task.result()
+                    yield {"type": "end", "status": result.status, "instance_id": result.run_id,
+                           "output": result.output}
+                    return
+                seq += 1
+                # An emit arrives as its JSON text: decoded here, a copy the node cannot change.
+                event = json.loads(item) if isinstance(item, str) else item
+                event["seq"] = seq
+                yield event
+            progress.wake.clear()
+            await progress.wake.wait()
+    finally:
+        run_task.cancel()
+
+
+_END = object()
+
+
+class _ProgressQueue:
+    """An in-process stream's queue: progress events and emits, in the order they happen.
+
+    Also the run's emit sink: each emit goes to the reader at once (nothing is batched).
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.items: deque[Any] = deque()
+        self.wake = asyncio.Event()
+        self.thread = threading.get_ident()
+
+    def put(self, item: Any) -> None:
+        """Queue one item (on the loop's thread)."""
+        self.items.append(item)
+        self.wake.set()
+
+    def put_all(self, events: list[dict[str, Any]]) -> None:
+        """Queue a transition's progress events (copies: the reader's seq goes into them)."""
+        self.items.extend(dict(event) for event in events)
+        self.wake.set()
+
+    def add(self, run_id: str, row: EmitRow) -> None:
+        """Queue an emit's event text; thread-safe."""
+        if threading.get_ident() == self.thread:
+            self.items.append(row[1])
+            self.wake.set()
+        else:  # a sync node off the loop (a node with a timeout runs on a thread)
+            self.loop.call_soon_threadsafe(self.put, row[1])
+
+    def add_event(self, event: dict[str, Any]) -> None:
+        """Queue an emit already built as a dict (its data is immutable); thread-safe."""
+        if threading.get_ident() == self.thread:
+            self.items.append(event)
+            self.wake.set()
+        else:
+            self.loop.call_soon_threadsafe(self.put, event)
+
+    def flush(self, run_id: str) -> None:
+        """Nothing is held back."""
 
 
 def _post_checked(run: ActiveRun, name: str, payload: Any) -> None:
