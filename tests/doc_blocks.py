@@ -259,7 +259,8 @@ def compile_block(block: Block) -> Any:
     """The block's code, with its shown outputs turned into checks, numbered as in its page."""
     tree = _ShownOutput(trailing_comments(block.text), block.line).visit(ast.parse(block.text))
     ast.increment_lineno(tree, block.line)
-    return compile(ast.fix_missing_locations(tree), str(ROOT / block.page), "exec")
+    # dont_inherit: a block runs as its own module would, without this file's __future__ imports.
+    return compile(ast.fix_missing_locations(tree), str(ROOT / block.page), "exec", dont_inherit=True)
 
 
 def check_namespace(page: str) -> dict[str, Any]:

@@ -926,6 +926,48 @@ def build_converging_edges() -> GraphRegistration:
     return b.build()
 
 
+def build_join_on() -> GraphRegistration:
+    b = _builder("join_on", BranchState)
+    b.set_entrypoint("a")
+    b.add_node("a", _log("a"), next_node=["b", "c", "s1"])
+    b.add_node("b", _log("b"), next_node="e")
+    b.add_node("c", _log("c"), next_node="d")
+    b.add_node("d", _log("d"), next_node="e")
+    # s1 -> s2 -> s3 is not named in join_on: e does not wait for it (join=True would).
+    b.add_node("s1", _log("s1"), next_node="s2")
+    b.add_node("s2", _log("s2"), next_node="s3")
+    b.add_node("s3", _log("s3"), terminal=True)
+    b.add_node("e", lambda s: {"log": f"e:{len(s.log)}"}, terminal=True, join_on=["b", "d"])
+    return b.build()
+
+
+class MessagesState(BaseModel):
+    """A chat history with LangGraph's add_messages semantics, and a summary."""
+
+    messages: Annotated[list[dict[str, Any]], reducers.messages] = []
+    summary: str = ""
+
+
+def build_messages() -> GraphRegistration:
+    b = _builder("messages", MessagesState)
+    b.set_entrypoint("draft")
+    b.add_node("draft", lambda s: {"messages": {"type": "ai", "content": "draft", "id": "a1"}},
+               next_node="revise")
+    # Same id: replaced in place; a new id: appended.
+    b.add_node("revise", lambda s: {"messages": [{"type": "ai", "content": "final", "id": "a1"},
+                                                 {"type": "ai", "content": "extra", "id": "a2"}]},
+               next_node="prune")
+    b.add_node("prune", lambda s: {"messages": {"type": "remove", "id": "a2"}}, next_node="summarize")
+
+    def summarize(state: MessagesState) -> dict[str, Any]:
+        text = "|".join(m["content"] for m in state.messages)
+        return {"summary": text, "messages": [{"type": "remove", "id": "__remove_all__"},
+                                              {"type": "system", "content": f"summary: {text}", "id": "s1"}]}
+
+    b.add_node("summarize", summarize, terminal=True)
+    return b.build()
+
+
 # --- the table ----------------------------------------------------------------------------------
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -1353,6 +1395,23 @@ SCENARIOS: tuple[Scenario, ...] = (
         input={},
         expected_state={"log": ["start", "a", "b", "merge:3"]},
         expected_nodes=("start", "a", "b", "merge"),
+    ),
+    Scenario(
+        name="join_on_named_predecessors",
+        build=build_join_on,
+        input={},
+        expected_state={"log": ["a", "b", "c", "s1", "d", "s2", "e:6", "s3"]},
+        expected_nodes=("a", "b", "c", "s1", "d", "s2", "e", "s3"),
+    ),
+    Scenario(
+        name="messages_reducer",
+        build=build_messages,
+        input={"messages": [{"type": "human", "content": "hi", "id": "h1"}]},
+        expected_state={
+            "summary": "hi|final",
+            "messages": [{"type": "system", "content": "summary: hi|final", "id": "s1"}],
+        },
+        expected_nodes=("draft", "revise", "prune", "summarize"),
     ),
 )
 

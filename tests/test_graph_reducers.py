@@ -107,6 +107,7 @@ def test_reducer_objects() -> None:
             reducers.merge,
             reducers.add,
             reducers.union,
+            reducers.messages,
         )
     ] == list(BUILTIN_REDUCERS)
     assert repr(reducers.append) == "reducers.append"

@@ -344,6 +344,40 @@ INVALID: list[tuple[str, Callable[[], ManifestBuilder], list[tuple[str, str | No
         ],
     ),
     (
+        "join_on_unknown_name",
+        lambda: (
+            builder()
+            .set_entrypoint("a")
+            .add_node("a", noop, next_node="e")
+            .add_node("e", noop, terminal=True, join_on=["a", "ghost"])
+        ),
+        [("JOIN_ON_UNKNOWN", "e")],
+    ),
+    (
+        "join_on_with_join_itself_twice_and_empty",
+        lambda: (
+            builder()
+            .set_entrypoint("a")
+            .add_node("a", noop, next_node=["e", "f"])
+            .add_node("e", noop, terminal=True, join=True, join_on=["e", "a", "a"])
+            .add_node("f", noop, terminal=True, join_on=[])
+        ),
+        [("JOIN_ON_INVALID", "e")] * 3 + [("JOIN_ON_INVALID", "f")],
+    ),
+    (
+        "join_on_predecessor_without_edge",
+        lambda: (
+            builder()
+            .set_entrypoint("a")
+            .add_node("a", noop, next_node=["b", "c", "r", "e"])
+            .add_node("b", noop, terminal=True)
+            .add_node("c", noop, route=no_route, route_targets=["b"])
+            .add_node("r", noop, route=no_route)  # undeclared targets: not judged
+            .add_node("e", noop, terminal=True, join_on=["a", "b", "c", "r"])
+        ),
+        [("JOIN_ON_NO_EDGE", "e"), ("JOIN_ON_NO_EDGE", "e")],
+    ),
+    (
         "reserved_and_unknown_entrypoint",
         lambda: (
             builder()

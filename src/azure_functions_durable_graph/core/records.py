@@ -36,13 +36,18 @@ class InboxEvent(TypedDict):
 
 
 class Activation(TypedDict, total=False):
-    """A node to run in the next superstep, with what it was activated with."""
+    """A node to run in the next superstep, with what it was activated with.
+
+    ``source`` is the node whose edge or route produced it; it is set only for activations of
+    a node with ``join_on``, which count as arrivals of their source.
+    """
 
     node: str
     payload: JsonObject
     error: ErrorRecord
     event: InboxEvent
     wait: str
+    source: str
 
 
 class TaskOutcome(TypedDict):
@@ -109,9 +114,7 @@ class CancelRequest(TypedDict):
     reason: str | None
 
 
-class Snapshot(TypedDict):
-    """Everything the interpreter knows about one run (format 1)."""
-
+class _SnapshotRequired(TypedDict):
     format: int
     run_id: str
     graph_name: str
@@ -135,6 +138,17 @@ class Snapshot(TypedDict):
     last_nodes: list[str]
     steps_since_compaction: int
     metadata: JsonObject
+
+
+class Snapshot(_SnapshotRequired, total=False):
+    """Everything the interpreter knows about one run (format 1).
+
+    ``join_arrivals`` (joined node -> the ``join_on`` predecessors that finished since it last
+    ran, in arrival order) is present only while some arrivals are pending, so snapshots of
+    graphs without ``join_on``, and those written before it existed, keep their shape.
+    """
+
+    join_arrivals: dict[str, list[str]]
 
 
 class _TaskCommandRequired(TypedDict):

@@ -129,7 +129,10 @@ def _node_targets(
             snapshot["final_nodes"].append(source)
             continue
         _check_target(graph, source, target, declared=declared)
-        result.append({"node": target})
+        activation: Activation = {"node": target}
+        if graph.nodes[target].join_on is not None:
+            activation["source"] = source
+        result.append(activation)
     return result
 
 
@@ -259,7 +262,8 @@ def match_waits(snapshot: Snapshot) -> list[Activation]:
 def plan_next(
     graph: CompiledGraph, snapshot: Snapshot, activations: list[Activation]
 ) -> list[Activation]:
-    """The activations of the next superstep: deduplicated, joins held until branches finish."""
+    """The next superstep's activations: deduplicated; joins held until branches finish, join_on
+    nodes until every named predecessor arrived."""
     frontier: list[Activation] = []
     seen: set[str] = set()
     for activation in activations + snapshot["ready"]:
@@ -269,9 +273,8 @@ def plan_next(
             if node not in snapshot["pending_joins"]:
                 snapshot["pending_joins"].append(node)
             continue
-        plain = (
-            "payload" not in activation and "event" not in activation and "error" not in activation
-        )
+        if plain and "source" in activation and not _arrive(graph, snapshot, node, activation["source"]):
+            continue
         if plain:
             if node in seen:
                 continue
@@ -282,6 +285,27 @@ def plan_next(
         frontier = [{"node": name} for name in snapshot["pending_joins"]]
         snapshot["pending_joins"] = []
     return frontier
+
+
+def _arrive(graph: CompiledGraph, snapshot: Snapshot, node: str, source: str) -> bool:
+    """Record that ``source`` reached ``node`` (a ``join_on`` node); True when it is released.
+
+    An activation from a node outside ``join_on`` releases it at once, as another edge would.
+    The arrivals are cleared when the set is complete.
+    """
+    expected = graph.nodes[node].join_on or []
+    if source not in expected:
+        return True
+    arrivals = snapshot.setdefault("join_arrivals", {})
+    arrived = arrivals.setdefault(node, [])
+    if source not in arrived:
+        arrived.append(source)
+    if not set(expected) <= set(arrived):
+        return False
+    del arrivals[node]
+    if not arrivals:
+        del snapshot["join_arrivals"]
+    return True
 
 
 def create_tasks(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import uuid
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -22,7 +23,8 @@ from ..graph.errors import (
     InvalidInputError,
     InvalidUpdateError,
 )
-from ..graph.reducers import CUSTOM, REPLACE, apply_builtin
+from ..graph.messages import coerce_messages
+from ..graph.reducers import CUSTOM, MESSAGES, REPLACE, apply_builtin
 from ..graph.registration import GraphRegistration
 from ..graph.routing import normalize_route
 from .calling import SyncRunner, call_user, positional_arity
@@ -256,7 +258,20 @@ def normalize_update(registration: GraphRegistration, node: str, raw: Any) -> di
                 f"graph '{registration.graph_name}', node '{node}': update names unknown field '{key}' "
                 f"(state fields: {', '.join(fields)})"
             )
-    return {key: to_json(value) for key, value in raw.items()}
+    reducers = registration.manifest.reducers
+    return {
+        key: _with_ids(coerce_messages(key, value)) if reducers.get(key) == MESSAGES else to_json(value)
+        for key, value in raw.items()
+    }
+
+
+def _with_ids(messages: list[dict[str, Any]]) -> list[Any]:
+    """Messages as JSON, each given an id if it has none; the ids are part of the recorded
+    result, so a replay or a resumed run applies the same ones."""
+    for message in messages:
+        if message.get("id") is None:
+            message["id"] = str(uuid.uuid4())
+    return [to_json(message) for message in messages]
 
 
 def state_after(

@@ -44,6 +44,7 @@ class _NodeEntry:
     waits: list[WaitSpec] = field(default_factory=list)
     terminal: bool = False
     join: bool = False
+    join_on: list[str] | None = None
     retry: Any = None
     timeout: Any = None
     on_error: str | None = None
@@ -105,6 +106,7 @@ class ManifestBuilder:
         terminal: bool = False,
         route_targets: Iterable[RouteTarget] | None = None,
         join: bool = False,
+        join_on: Iterable[str] | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         on_error: str | None = None,
@@ -116,7 +118,9 @@ class ManifestBuilder:
         to go; without a router (or when it returns None) ``next_node`` is followed; ``terminal``
         ends the branch. ``route_targets`` declares where the router may go (node names, END, or
         ``RouteDecision.wait_for_event(...)`` waits). ``join`` runs the node once after every
-        other branch finished. ``retry``/``timeout`` (seconds) govern failures; ``on_error``
+        other branch finished; ``join_on=[a, b]`` runs it once all of the named nodes, each with
+        an edge to it, finished since it last ran (LangGraph's ``add_edge([a, b], node)``).
+        ``retry``/``timeout`` (seconds) govern failures; ``on_error``
         names a node that receives the failure in ``ctx.error`` instead of failing the run.
         """
         targets, waits = _split_targets(route_targets)
@@ -130,6 +134,7 @@ class ManifestBuilder:
                 waits=waits,
                 terminal=terminal,
                 join=join,
+                join_on=_join_names(join_on),
                 retry=retry,
                 timeout=timeout,
                 on_error=on_error,
@@ -145,6 +150,7 @@ class ManifestBuilder:
         next_node: str | list[str] | None = None,
         terminal: bool = False,
         join: bool = False,
+        join_on: Iterable[str] | None = None,
         retry: RetryPolicy | None = None,
         timeout: float | None = None,
         on_error: str | None = None,
@@ -152,7 +158,8 @@ class ManifestBuilder:
         """Use another registered graph as a node.
 
         The child run starts from the parent's state fields that the child's state model
-        declares; its final state is merged back into the parent by field name.
+        declares; its final state is merged back into the parent by field name. ``join`` and
+        ``join_on`` are as in :meth:`add_node`.
         """
         self._nodes.append(
             _NodeEntry(
@@ -162,6 +169,7 @@ class ManifestBuilder:
                 next=_as_list(next_node),
                 terminal=terminal,
                 join=join,
+                join_on=_join_names(join_on),
                 retry=retry,
                 timeout=timeout,
                 on_error=on_error,
@@ -258,6 +266,16 @@ def _as_list(value: str | list[str] | tuple[str, ...] | None) -> list[str]:
     return list(value)
 
 
+def _join_names(value: Iterable[str] | None) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, (set, frozenset)):
+        return sorted(value, key=str)  # set order depends on the hash seed
+    return list(value)
+
+
 def _split_targets(
     targets: Iterable[RouteTarget] | None,
 ) -> tuple[list[str] | None, list[WaitSpec]]:
@@ -298,6 +316,7 @@ def _node_spec(entry: _NodeEntry) -> NodeSpec:
         waits=entry.waits,
         terminal=entry.terminal,
         join=entry.join,
+        join_on=entry.join_on,
         retry=entry.retry,
         timeout=entry.timeout,
         on_error=entry.on_error,

@@ -69,6 +69,9 @@ class NodeSpec(BaseModel):
     waits: list[WaitSpec] = Field(default_factory=list)
     terminal: bool = False
     join: bool = False
+    # The predecessors this node waits for (each must have finished since it last ran). Left
+    # out of the JSON (and so of the hash) when absent, so graphs without it keep their hash.
+    join_on: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
     retry: RetryPolicy | None = None
     timeout: float | None = None
     on_error: str | None = None

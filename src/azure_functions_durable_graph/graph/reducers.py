@@ -6,6 +6,7 @@ Reducers are declared on the state model with ``typing.Annotated``::
         log: Annotated[list[str], reducers.append] = []
         total: Annotated[int, operator.add] = 0
         tags: Annotated[list[str], "union"] = []
+        messages: Annotated[list[dict], reducers.messages] = []
 
 Built-in reducers are known by name, travel in the manifest, and are applied by the pure
 interpreter on JSON values. A custom callable ``(current, update) -> new`` is marked ``custom``
@@ -30,9 +31,13 @@ EXTEND = "extend"
 MERGE = "merge"
 ADD = "add"
 UNION = "union"
+MESSAGES = "messages"
 CUSTOM = "custom"
 
-BUILTIN_REDUCERS: tuple[str, ...] = (REPLACE, APPEND, EXTEND, MERGE, ADD, UNION)
+BUILTIN_REDUCERS: tuple[str, ...] = (REPLACE, APPEND, EXTEND, MERGE, ADD, UNION, MESSAGES)
+
+REMOVE_ALL_MESSAGES = "__remove_all__"
+"""The id of a ``{"type": "remove", "id": ...}`` message that clears every message before it."""
 
 
 @dataclass(frozen=True)
@@ -51,6 +56,8 @@ extend = Reducer(EXTEND)
 merge = Reducer(MERGE)
 add = Reducer(ADD)
 union = Reducer(UNION)
+messages = Reducer(MESSAGES)
+"""LangGraph's ``add_messages`` on JSON message dicts: append, replace by ``id``, remove."""
 
 ReducerFunction = Callable[[Any, Any], Any]
 
@@ -112,7 +119,7 @@ def reducer_fits(name: str, annotation: Any) -> bool:
     is_list = origin in _LIST_ORIGINS or (
         isinstance(origin, type) and issubclass(origin, (list, tuple, set, frozenset))
     )
-    if name in (APPEND, EXTEND, UNION):
+    if name in (APPEND, EXTEND, UNION, MESSAGES):
         return is_list
     if name == MERGE:
         return origin in (dict, Mapping, typing.MutableMapping) or (
@@ -169,7 +176,63 @@ def apply_builtin(name: str, field: str, current: Any, update: Any) -> Any:
             raise InvalidUpdateError(
                 f"field '{field}' uses the 'add' reducer but {current!r} + {update!r} failed: {exc}"
             ) from exc
+    if name == MESSAGES:
+        return merge_messages(field, current, update)
     raise InvalidUpdateError(f"field '{field}' has unknown reducer '{name}'")
+
+
+def _as_message(field: str, item: Any) -> dict[str, Any]:
+    if isinstance(item, str):
+        return {"type": "human", "content": item}
+    if not isinstance(item, dict) or not isinstance(item.get("type"), str):
+        raise InvalidUpdateError(
+            f"field '{field}' uses the 'messages' reducer and needs message objects with a 'type' "
+            f"(or strings), got {item!r:.80}"
+        )
+    if item["type"] == "remove" and not isinstance(item.get("id"), str):
+        raise InvalidUpdateError(f"field '{field}': a remove message needs a string 'id', got {item!r:.80}")
+    return item
+
+
+def merge_messages(field: str, current: Any, update: Any) -> list[Any]:
+    """``add_messages`` on JSON: ``update`` is a message dict, a string or a list of them.
+
+    A message whose ``id`` equals an existing one replaces it in place, others are appended;
+    ``{"type": "remove", "id": X}`` drops message X (an unknown X is an InvalidUpdateError), and
+    ``{"type": "remove", "id": "__remove_all__"}`` drops every message before it. A message
+    without an ``id`` is appended and never matched (executors assign ids before this runs).
+    A string is a human message. ``current`` is not modified.
+    """
+    incoming = [_as_message(field, item) for item in (update if isinstance(update, list) else [update])]
+    merged: list[Any] = list(current) if current is not None else []
+    for index in range(len(incoming) - 1, -1, -1):
+        item = incoming[index]
+        if item["type"] == "remove" and item["id"] == REMOVE_ALL_MESSAGES:
+            merged, incoming = [], incoming[index + 1:]
+            break
+    position = {
+        m["id"]: i for i, m in enumerate(merged) if isinstance(m, dict) and m.get("id") is not None
+    }
+    removed: set[Any] = set()
+    for item in incoming:
+        key = item.get("id")
+        if item["type"] == "remove":
+            if key not in position:
+                raise InvalidUpdateError(
+                    f"field '{field}' uses the 'messages' reducer: cannot remove message id {key!r}, "
+                    "no message has it"
+                )
+            removed.add(key)
+        elif key is not None and key in position:
+            removed.discard(key)
+            merged[position[key]] = item
+        else:
+            if key is not None:
+                position[key] = len(merged)
+            merged.append(item)
+    if removed:
+        merged = [m for m in merged if not (isinstance(m, dict) and m.get("id") in removed)]
+    return merged
 
 
 __all__ = [
@@ -180,6 +243,8 @@ __all__ = [
     "EXTEND",
     "FieldReducer",
     "MERGE",
+    "MESSAGES",
+    "REMOVE_ALL_MESSAGES",
     "REPLACE",
     "Reducer",
     "UNION",
@@ -188,6 +253,8 @@ __all__ = [
     "apply_builtin",
     "extend",
     "merge",
+    "merge_messages",
+    "messages",
     "reducer_fits",
     "reducer_from_metadata",
     "replace",

@@ -37,6 +37,9 @@ ERROR_ROUTE_UNKNOWN = "ERROR_ROUTE_UNKNOWN"
 REDUCER_MISMATCH = "REDUCER_MISMATCH"
 SETTING_INVALID = "SETTING_INVALID"
 SUBGRAPH_INVALID = "SUBGRAPH_INVALID"
+JOIN_ON_INVALID = "JOIN_ON_INVALID"
+JOIN_ON_UNKNOWN = "JOIN_ON_UNKNOWN"
+JOIN_ON_NO_EDGE = "JOIN_ON_NO_EDGE"
 
 PROBLEM_CODES = (
     STATE_MODEL_INVALID,
@@ -61,6 +64,9 @@ PROBLEM_CODES = (
     SETTING_INVALID,
     SUBGRAPH_INVALID,
     INPUT_MODEL_INVALID,
+    JOIN_ON_INVALID,
+    JOIN_ON_UNKNOWN,
+    JOIN_ON_NO_EDGE,
 )
 
 
@@ -172,6 +178,7 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
 
     for node in view.nodes:
         problems.extend(_check_node(g, node, known, set(event_names)))
+    problems.extend(_check_join_on(g, view.nodes, known))
 
     if view.entrypoint in known and not any(p.code == NODE_DUPLICATE for p in problems):
         problems.extend(_check_reachability(g, view))
@@ -268,6 +275,46 @@ def _check_node(g: str, node: Any, known: set[str], events: set[str]) -> list[Va
         or node.timeout <= 0
     ):
         add(SETTING_INVALID, f"timeout must be a positive number of seconds, got {node.timeout!r}")
+    return problems
+
+
+def _check_join_on(g: str, nodes: Sequence[Any], known: set[str]) -> list[ValidationProblem]:
+    """``join_on`` names other existing nodes, each with an edge to the joined node."""
+    problems: list[ValidationProblem] = []
+    by_name = {n.name: n for n in nodes if isinstance(n.name, str)}
+    for node in nodes:
+        names = getattr(node, "join_on", None)
+        if names is None:
+            continue
+
+        def add(code: str, message: str, node_name: Any = node.name) -> None:
+            problems.append(ValidationProblem(code, f"graph '{g}', node '{node_name}': {message}", node_name))
+
+        if node.join:
+            add(JOIN_ON_INVALID, "sets both join=True and join_on; use one")
+        if not names:
+            add(JOIN_ON_INVALID, "join_on is empty; name the nodes to wait for")
+        seen: set[str] = set()
+        for name in names:
+            if not isinstance(name, str) or name not in known:
+                add(JOIN_ON_UNKNOWN, f"join_on names {name!r}, which is not a node")
+                continue
+            if name == node.name:
+                add(JOIN_ON_INVALID, "join_on names the node itself")
+                continue
+            if name in seen:
+                add(JOIN_ON_INVALID, f"join_on names '{name}' more than once")
+                continue
+            seen.add(name)
+            source = by_name[name]
+            if source.route is not None and source.route_targets is None:
+                continue  # where its router goes is not known before the run
+            if node.name not in [*source.next, *(source.route_targets or [])]:
+                add(
+                    JOIN_ON_NO_EDGE,
+                    f"join_on names '{name}', which has no edge to it "
+                    f"(give '{name}' next_node or route_targets '{node.name}')",
+                )
     return problems
 
 
