@@ -14,8 +14,16 @@ os.environ.setdefault("PYENV_VERSION", "3.10:3.11:3.12:3.13")
 os.environ.setdefault("UV_PYTHON_DOWNLOADS", "never")
 
 
+# The LangGraph versions from_langgraph is tested on: the newest release (the langgraph extra)
+# on 3.13, the oldest supported one on 3.10.
+LANGGRAPH_OLDEST = ("langgraph==1.0.0", "langgraph-prebuilt==1.0.0")  # a newer prebuilt needs a newer langgraph
+
+
 @nox.session(python=["3.10", "3.13"])
 def tests(session: nox.Session) -> None:
     """pytest on one interpreter."""
-    session.install("-e", ".[dev]")
+    if session.python == "3.13":
+        session.install("-e", ".[dev,langgraph]")
+    else:
+        session.install("-e", ".[dev]", *LANGGRAPH_OLDEST)
     session.run("pytest", "-p", "no:cacheprovider", *session.posargs)

@@ -24,23 +24,34 @@ def groups_of(pairs: Iterable[tuple[int, str]]) -> Groups:
 def on_langgraph(graph: Any, inputs: Sequence[Any], config: dict[str, Any] | None = None) -> tuple[dict[str, Any], Groups]:
     """Run ``graph`` with each of ``inputs`` in turn (a resume after the first); final values and steps."""
 
-    async def run() -> tuple[dict[str, Any], Groups]:
-        pairs: list[tuple[int, str]] = []
-        values: dict[str, Any] = {}
-        offset = 0
-        for value in inputs:
-            last = 0
-            async for mode, event in graph.astream(value, config, stream_mode=["debug", "values"]):
-                if mode == "values":
-                    values = dict(event)
-                    continue
-                if event["type"] == "task_result" and not event["payload"].get("interrupts"):
-                    pairs.append((offset + event["step"], event["payload"]["name"]))
-                last = max(last, event["step"])
-            offset += last + 1
-        return values, groups_of(pairs)
+    pairs: list[tuple[int, str]] = []
+    values: dict[str, Any] = {}
+    offset = 0
 
-    return asyncio.run(run())
+    def see(mode: str, event: Any) -> int:
+        nonlocal values
+        if mode == "values":
+            values = dict(event)
+            return 0
+        if event["type"] == "task_result" and not event["payload"].get("interrupts"):
+            pairs.append((offset + event["step"], event["payload"]["name"]))
+        return int(event["step"])
+
+    async def run_async(value: Any) -> int:
+        last = 0
+        async for mode, event in graph.astream(value, config, stream_mode=["debug", "values"]):
+            last = max(last, see(mode, event))
+        return last
+
+    # Sync graphs run with stream: before Python 3.11, interrupt() cannot run under astream.
+    is_async = any(getattr(spec.runnable, "func", True) is None for spec in graph.builder.nodes.values())
+    for value in inputs:
+        if is_async:
+            last = asyncio.run(run_async(value))
+        else:
+            last = max([see(mode, event) for mode, event in graph.stream(value, config, stream_mode=["debug", "values"])] or [0])
+        offset += last + 1
+    return values, groups_of(pairs)
 
 
 def our_groups(steps: Iterable[Any]) -> Groups:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import operator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
@@ -16,6 +17,7 @@ from langgraph.types import Command, RetryPolicy, Send, StreamWriter  # noqa: E4
 from pydantic import BaseModel  # noqa: E402
 from typing_extensions import TypedDict  # noqa: E402
 
+from azure_functions_durable_graph import ManifestBuilder  # noqa: E402
 from azure_functions_durable_graph.execution import ManualClock  # noqa: E402
 from azure_functions_durable_graph.langgraph import LangGraphUnsupportedError, from_langgraph  # noqa: E402
 from langgraph_helpers import on_langgraph, our_groups, plain  # noqa: E402
@@ -324,3 +326,19 @@ def test_refusals_name_the_construct() -> None:
     result = from_langgraph(up, name="up").invoke({"topic": "t"}, clock=ManualClock())
     assert result.status == "failed" and result.error["code"] == "LANGGRAPH_UNSUPPORTED"
     assert "Command.PARENT" in result.error["message"] and "'up'" in result.error["message"]
+
+
+@pytest.mark.skipif("join_on" not in inspect.signature(ManifestBuilder.add_node).parameters,
+                    reason="this tree's ManifestBuilder has no join_on yet")
+def test_waiting_edge_runs_the_node_once_both_starts_finished() -> None:
+    graph = StateGraph(Log)
+    graph.add_node("a", lambda s: {"log": ["a"]})
+    graph.add_node("b1", lambda s: {"log": ["b1"]})
+    graph.add_node("b2", lambda s: {"log": ["b2"]})
+    graph.add_node("c", lambda s: {"log": [f"c after {len(s['log'])}"]})
+    graph.add_edge(START, "a")
+    graph.add_edge(START, "b1")
+    graph.add_edge("b1", "b2")
+    graph.add_edge(["a", "b2"], "c")
+    result = same(graph.compile(), {"topic": "t"})
+    assert result.state.log[-1] == "c after 3"

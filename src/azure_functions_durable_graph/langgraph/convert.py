@@ -136,11 +136,11 @@ def _interrupt_nodes(builder: Any, nodes: Any) -> list[str]:
 
 
 def _check_node(plan: GraphPlan, node: str, spec: Any) -> None:
-    if spec.is_error_handler or spec.error_handler_node is not None:
+    if getattr(spec, "is_error_handler", False) or getattr(spec, "error_handler_node", None) is not None:
         raise refuse(plan.name, "a node error handler (error_handler=...)", node=node,
                      hint="catch the error in the node and route on the state")
     accepts = getattr(spec.runnable, "func_accepts", {}) or {}
-    if "store" in accepts:
+    if "store" in accepts and accepts["store"][1] is inspect.Parameter.empty:
         raise refuse(plan.name, "store injection (a BaseStore parameter)", node=node)
     if "previous" in accepts:
         raise refuse(plan.name, "the Functional API's 'previous' parameter", node=node)
@@ -159,7 +159,7 @@ def _node_options(plan: GraphPlan, node: str, spec: Any, joins: dict[str, list[s
             backoff=max(1.0, policy.backoff_factor), max_interval=policy.max_interval,
             non_retryable=(NOT_RETRIED, "LangGraphUnsupportedError"),
         )
-    timeout = spec.timeout
+    timeout = getattr(spec, "timeout", None)
     if timeout is not None:
         if getattr(timeout, "idle_timeout", None) is not None:
             raise refuse(plan.name, "TimeoutPolicy(idle_timeout=...)", node=node, hint="use run_timeout")

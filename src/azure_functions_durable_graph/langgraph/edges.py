@@ -32,12 +32,14 @@ class NodeEdges:
     static: tuple[str, ...]
     branches: tuple[tuple[str, Any], ...]
     ends: tuple[str, ...]
+    joins: tuple[str, ...] = ()  # ends of the waiting edges this node is a start of
 
     @property
     def possible(self) -> list[str]:
         """Every target (node names, END as ours), without repeats, in a stable order."""
         found: list[str] = []
-        for target in (*self.static, *self.ends, *(t for _, b in self.branches for t in b.ends.values())):
+        for target in (*self.static, *self.joins, *self.ends,
+                       *(t for _, b in self.branches for t in b.ends.values())):
             name = END if target == LG_END else target
             if name not in found:
                 found.append(name)
@@ -57,7 +59,8 @@ def node_edges(builder: Any, graph: str, node: str) -> NodeEdges:
     ends: tuple[str, ...] = ()
     if spec is not None and spec.ends:
         ends = tuple(spec.ends) if not isinstance(spec.ends, Mapping) else tuple(spec.ends.keys())
-    return NodeEdges(static, branches, ends)
+    joins = tuple(sorted({end for starts, end in builder.waiting_edges if node in starts and end != LG_END}))
+    return NodeEdges(static, branches, ends, joins)
 
 
 def join_groups(builder: Any, graph: str) -> dict[str, list[str]]:

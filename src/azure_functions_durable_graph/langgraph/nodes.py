@@ -262,7 +262,7 @@ async def route_after(plan: GraphPlan, name: str, input_schema: Any, view: BaseM
                       gotos: list[Any]) -> RouteDecision:
     """The decision after node ``name``: static edges, branches on ``view``, and ``gotos``."""
     edges = plan.edges[name]
-    targets: list[Any] = [*edges.static, *gotos]
+    targets: list[Any] = [*edges.static, *edges.joins, *gotos]
     if edges.branches:
         values = state_values(view)
         config = build_config(plan, name, ctx, [])

@@ -116,7 +116,11 @@ def build_state_plan(builder: Any, graph: str) -> StatePlan:
             function = channel.operator
             reducer: Any
             if function is add_messages:
-                kind, reducer, annotation = "messages", MessagesReducer(), list[dict[str, Any]]
+                # The built-in messages reducer where this version has one (it runs in the
+                # interpreter); else add_messages itself as a custom reducer.
+                builtin = getattr(reducers, "messages", None)
+                kind, annotation = "messages", list[dict[str, Any]]
+                reducer = builtin if builtin is not None else MessagesReducer()
                 initial, missing = [], False
             elif function is operator.add:
                 kind, reducer = "aggregate", reducers.add
