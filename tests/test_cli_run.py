@@ -7,6 +7,7 @@ import json
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -86,11 +87,24 @@ def test_run_quick_example_prints_the_final_state(
     assert Path(db).is_file()
 
 
-def test_run_json_prints_one_document(capsys: pytest.CaptureFixture[str], db: str) -> None:
+def status_document(out: str) -> dict[str, Any]:
+    """The last of ``run --json``'s lines: the run's status document."""
+    document: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return document
+
+
+def test_run_json_prints_event_lines_then_the_status(
+    capsys: pytest.CaptureFixture[str], db: str
+) -> None:
     code, out, err = cli(capsys, "run", QUICK, "--input", '{"message": "hi"}', "--db", db,
                          "--json", "--instance-id", "quick-1")
     assert code == 0, err
-    document = json.loads(out)  # the whole of stdout is one JSON document
+    lines = [json.loads(line) for line in out.splitlines()]  # every line is one JSON document
+    assert [e["type"] for e in lines[:-1]] == [
+        "run_started", "step_started", "task_completed", "step_started", "task_completed",
+        "run_completed", "end"]
+    assert [e["seq"] for e in lines[:-2]] == list(range(1, 7))
+    document = lines[-1]
     assert document["instance_id"] == "quick-1"
     assert document["status"] == "completed"
     assert document["graph_name"] == "my_graph"
@@ -123,7 +137,7 @@ def test_run_input_from_a_file(capsys: pytest.CaptureFixture[str], db: str, tmp_
     (tmp_path / "input.json").write_text('{"message": "from file"}', encoding="utf-8")
     code, out, err = cli(capsys, "run", QUICK, "--input", "@input.json", "--db", db, "--json")
     assert code == 0, err
-    assert json.loads(out)["output"]["state"]["message"] == "Done: from file"
+    assert status_document(out)["output"]["state"]["message"] == "Done: from file"
 
 
 def test_run_with_the_same_instance_id_is_idempotent(
@@ -159,7 +173,7 @@ def test_run_with_an_event_completes(capsys: pytest.CaptureFixture[str], db: str
     code, out, err = cli(capsys, "run", SUPPORT, "--input", '{"ticket": "My order is late"}',
                          "--event", f"approval={APPROVE}", "--db", db, "--json")
     assert code == 0, err
-    document = json.loads(out)
+    document = status_document(out)
     assert document["status"] == "completed"
     assert document["output"]["state"]["status"] == "sent"
     assert document["output"]["state"]["reviewer"] == "ana"
@@ -173,7 +187,7 @@ def test_run_with_events_that_revise_then_approve(
                          "--event", f"approval={reject}", "--event", f"approval={APPROVE}",
                          "--db", db, "--json")
     assert code == 0, err
-    state = json.loads(out)["output"]["state"]
+    state = status_document(out)["output"]["state"]
     assert state["status"] == "sent" and state["revisions"] == 1
     assert state["draft"].endswith(" Note: mention the refund.")
 
@@ -191,7 +205,7 @@ def test_run_of_a_failing_graph_exits_4(
     assert "failed explode attempt 1: the widget exploded" in err
     code, out, _ = cli(capsys, "run", str(module), "--db", db, "--json")
     assert code == 4
-    document = json.loads(out)
+    document = status_document(out)
     assert document["status"] == "failed"
     assert "the widget exploded" in document["error"]["message"]
 

@@ -174,7 +174,7 @@ STATUS_WORDS = {"pending", "running", "waiting", "completed", "failed", "cancell
 # Where the words are defined (core's snapshot statuses, the API's extra "pending"), and the
 # "waiting" progress event, whose type is spelt like a status: written once, read once.
 STATUS_DEFINITIONS = {"core/snapshot.py", "core/records.py", "execution/backend.py"}
-NOT_A_STATUS = {("core/boundary.py", '"type": "waiting",'), ("cli/commands_run.py", 'elif kind == "waiting":')}
+NOT_A_STATUS = {("core/boundary.py", '"type": "waiting",'), ("cli/run_output.py", 'elif kind == "waiting":')}
 
 
 def test_run_statuses_are_spelt_out_only_where_they_are_defined() -> None:

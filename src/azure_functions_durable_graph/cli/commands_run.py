@@ -1,4 +1,7 @@
-"""``durable-graph run``: run one graph to its end on the embedded engine, with live progress."""
+"""``durable-graph run``: run one graph to its end on the embedded engine, with live progress.
+
+The progress is the run's stream (``LocalEngine.stream``): steps, waits and the nodes' emits.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ import argparse
 import asyncio
 import json
 import sys
-import time
-from typing import Any, TextIO
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ..core import COMPLETED, WAITING
+from ..execution.follow import EVENT_PAGE
+from ..graph.errors import RunNotFoundError
 from .commands_graph import select_graph
 from .common import add_target_argument
 from .discovery import discover
@@ -21,6 +26,11 @@ from .engine_session import (
     parse_event_argument,
     parse_json_argument,
 )
+from .run_output import JsonLines, Progress, Timings, compact
+
+if TYPE_CHECKING:
+    from ..execution.backend import RunStatus
+    from ..local.engine import LocalEngine
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -28,7 +38,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser = subparsers.add_parser(
         "run", help="run a graph to its end on the embedded engine",
         description="Start a run of one graph of TARGET on the embedded SQLite engine, show its "
-        "progress and print the final state. Exit 0 completed, 3 waiting, 4 failed, 5 cancelled.",
+        "progress (steps, waits, the nodes' emits; tokens inline) on stderr and print the final state. Exit 0 completed, 3 waiting, 4 failed, 5 cancelled.",
     )
     add_target_argument(parser)
     parser.add_argument("--graph", dest="graph_name", metavar="NAME", help="the graph to run")
@@ -39,7 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="an event to deliver (repeatable; buffered until a wait takes it)")
     parser.add_argument("--instance-id", default=None, help="the run's id (default: generated)")
     add_db_argument(parser)
-    parser.add_argument("--json", action="store_true", help="print one JSON document with status and output")
+    parser.add_argument("--json", action="store_true",
+                        help="print the run's events as JSON lines on stdout, as they come, then the "
+                        "final status document (instance_id, status, output, error, ...) as the last line")
     return parser
 
 
@@ -58,79 +70,97 @@ def run(args: argparse.Namespace) -> int:
     for name, event_payload in events:  # refuse bad events before any run is started
         check_event(chosen.registration, name, event_payload)
     registrations = [g.registration for g in discovery.graphs if g.registration is not None]
-    progress = None if args.json else Progress(sys.stderr)
-    status = asyncio.run(_run(args, chosen.registration.graph_name, registrations, payload, events, progress))
+    status = asyncio.run(_run(args, chosen.registration.graph_name, registrations, payload, events))
     if args.json:
-        print(json.dumps(status, indent=2, default=str))
+        print(compact(status, ascii_only=True))
     else:
         _print_outcome(status, args.target)
     return EXIT_BY_STATUS.get(status["status"], 4)
 
 
 async def _run(args: argparse.Namespace, graph: str, registrations: list[Any], payload: Any,
-               events: list[tuple[str, Any]], progress: Progress | None) -> dict[str, Any]:
+               events: list[tuple[str, Any]]) -> dict[str, Any]:
     from ..local.engine import LocalEngine
 
     async with LocalEngine(db_path(args)) as engine:
         for registration in registrations:
             engine.register(registration)
-        if progress is not None:
-            engine.add_listener(progress.on_events)
+        timings = Timings()
+        engine.add_listener(timings.on_events)
+        # A run this id already names shows only what this command makes it do.
+        after = await _last_seq(engine, args.instance_id) if args.instance_id else 0
         status = await engine.start(graph, payload, instance_id=args.instance_id)
+        output: Progress | JsonLines = (JsonLines(sys.stdout) if args.json
+                                        else Progress(sys.stderr, timings, status.instance_id))
         for name, event_payload in events:
             await engine.raise_event(status.instance_id, name, event_payload)
-        final = await engine.wait(status.instance_id)
-        if progress is not None:
-            progress.finish()
+        try:
+            final = await follow(engine, status.instance_id, output.show, after=after)
+        finally:
+            output.finish()
         return final.to_dict()
 
 
-class Progress:
-    """Node-by-node progress: a live line with a spinner on a terminal, plain lines otherwise."""
+async def follow(engine: LocalEngine, instance_id: str, show: Callable[[dict[str, Any]], None], *,
+                 after: int = 0) -> RunStatus:
+    """Show the run's stream (``LocalEngine.stream``) until it finishes or parks; its status then.
 
-    FRAMES = "|/-\\"
+    A waiting run keeps its stream open, so the end is what ``engine.wait`` decides: once the
+    run has finished the stream is read to its ``end`` event; once it is parked on a wait no
+    buffered event answers, the events stored after the last one shown are shown and the
+    reading stops.
+    """
+    last = after
 
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self.tty = stream.isatty()
-        self.started: dict[str, float] = {}
-        self.frame = 0
+    async def read() -> None:
+        nonlocal last
+        async for event in engine.stream(instance_id, after=after):
+            show(event)
+            last = event.get("seq", last)
 
-    def on_events(self, instance_id: str, seq: int, events: list[dict[str, Any]]) -> None:
-        """Print what happened (called by the engine after each persisted transition)."""
-        for event in events:
-            kind = event["type"]
-            if kind == "step_started":
-                for task in event["tasks"]:
-                    self.started[task["task_id"]] = time.perf_counter()
-                names = ", ".join(t["node"] for t in event["tasks"])
-                self._live(f"step {event['step']}: running {names}")
-            elif kind == "task_completed":
-                took = (time.perf_counter() - self.started.pop(event["task_id"], time.perf_counter())) * 1000
-                self._line(f"ok     {event['node']} (step {event['step']}, {took:.0f} ms)")
-            elif kind == "task_failed":
-                retry = " - will retry" if event.get("will_retry") else ""
-                self._line(f"failed {event['node']} attempt {event['attempt']}: {event['error'].get('message')}{retry}")
-            elif kind == "waiting":
-                self._line(f"wait   {event['node']} is waiting for event '{event['event']}'")
+    reader = asyncio.create_task(read())
+    try:
+        final = await engine.wait(instance_id)
+        if final.finished:
+            await reader
+            return final
+    finally:
+        await _stop(reader)
+    while True:  # parked: nothing more comes unless something else sends an event
+        batch = await engine.run_events(instance_id, last)
+        for seq, event in batch:
+            show({**event, "seq": seq})
+            last = seq
+        if len(batch) < EVENT_PAGE:
+            return final
 
-    def _live(self, text: str) -> None:
-        if self.tty:
-            self.frame = (self.frame + 1) % len(self.FRAMES)
-            self.stream.write(f"\r\x1b[2K{self.FRAMES[self.frame]} {text}")
-            self.stream.flush()
 
-    def _line(self, text: str) -> None:
-        if self.tty:
-            self.stream.write("\r\x1b[2K")
-        self.stream.write(text + "\n")
-        self.stream.flush()
+async def _stop(task: asyncio.Task[None]) -> None:
+    """Cancel ``task`` and wait until it has ended.
 
-    def finish(self) -> None:
-        """Clear the live line."""
-        if self.tty:
-            self.stream.write("\r\x1b[2K")
-            self.stream.flush()
+    Cancelled again until it ends: before Python 3.12, ``asyncio.wait_for`` drops a
+    cancellation that arrives just as what it waits on completes (the stream's wake-up on the
+    very progress that parked the run does exactly that).
+    """
+    while not task.done():
+        task.cancel()
+        await asyncio.wait({task}, timeout=0.1)
+    failure = None if task.cancelled() else task.exception()
+    if failure is not None:
+        raise failure
+
+
+async def _last_seq(engine: LocalEngine, instance_id: str) -> int:
+    """The sequence number of the run's last stored event (0 when there is no such run)."""
+    last = 0
+    try:
+        while batch := await engine.run_events(instance_id, last):
+            last = batch[-1][0]
+            if len(batch) < EVENT_PAGE:
+                break
+    except RunNotFoundError:
+        return 0
+    return last
 
 
 def _print_outcome(status: dict[str, Any], target: str | None) -> None:
@@ -149,4 +179,4 @@ def _print_outcome(status: dict[str, Any], target: str | None) -> None:
         print(f"error [{error.get('code')}]: {error.get('message')}")
 
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "follow", "run"]
