@@ -330,8 +330,11 @@ def build_output(manifest: ManifestLike, snapshot: Snapshot) -> dict[str, Any]:
     """The output of a completed run: final state, final nodes, graph identity, step count."""
     graph = _graph(manifest)
     m = graph.manifest
+    state = snapshot["state"]
+    if m.output_fields is not None:  # the graph's output schema: only these fields
+        state = {k: state[k] for k in m.output_fields if k in state}
     return {
-        "state": snapshot["state"],
+        "state": state,
         "final_nodes": list(snapshot["final_nodes"]),
         "graph_name": m.graph_name,
         "graph_version": m.version,

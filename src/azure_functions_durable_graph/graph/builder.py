@@ -79,8 +79,11 @@ class ManifestBuilder:
         metadata: dict[str, Any] | None = None,
         max_steps: int = DEFAULT_MAX_STEPS,
         input_model: type[BaseModel] | None = None,
+        output_fields: Iterable[str] | None = None,
     ) -> None:
         self.graph_name = graph_name
+        # The state fields a completed run's output shows; None: every field.
+        self.output_fields = None if output_fields is None else list(output_fields)
         self.state_model = state_model
         # The state model itself is the default: giving it explicitly declares nothing new.
         self.input_model = None if input_model is state_model else input_model
@@ -204,6 +207,7 @@ class ManifestBuilder:
             events=list(self._events),
             max_steps=self.max_steps,
             input_model=self.input_model,
+            output_fields=self.output_fields,
         )
         problems = validate_graph(view)
         try:
@@ -253,6 +257,7 @@ class ManifestBuilder:
             ],
             state_schema=state_json_schema(self.state_model),
             input_schema=state_json_schema(self.input_model) if self.input_model is not None else None,
+            output_fields=self.output_fields,
             reducers={name: r.name for name, r in reducers.items()},
             max_steps=self.max_steps,
             metadata=self.metadata,

@@ -103,6 +103,9 @@ class GraphManifest(BaseModel):
     # What a run's input must satisfy when the graph declares an input model. Left out of the
     # JSON (and so of the hash) when absent, so graphs without one keep their graph_hash.
     input_schema: dict[str, Any] | None = Field(default=None, exclude_if=lambda value: value is None)
+    # The state fields a completed run's output shows (all when absent); left out of the JSON
+    # when absent, like input_schema, so graphs without it keep their graph_hash.
+    output_fields: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
     reducers: dict[str, str] = Field(default_factory=dict)
     max_steps: int = DEFAULT_MAX_STEPS
     metadata: dict[str, Any] = Field(default_factory=dict)

@@ -81,6 +81,7 @@ class BuilderView:
     events: Sequence[Any]
     max_steps: Any
     input_model: Any = None
+    output_fields: Any = None
 
 
 def validate_graph(view: BuilderView) -> list[ValidationProblem]:
@@ -97,6 +98,16 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
     problems.extend(_check_state_model(view))
     if is_state_model(view.state_model):
         problems.extend(input_model_problems(g, view.state_model, view.input_model))
+    if view.output_fields is not None and is_state_model(view.state_model):
+        unknown = [f for f in view.output_fields if f not in view.state_model.model_fields]
+        if unknown or not all(isinstance(f, str) for f in view.output_fields):
+            add(
+                ValidationProblem(
+                    SETTING_INVALID,
+                    f"graph '{g}': output_fields names unknown state field(s) {unknown} "
+                    f"(state fields: {', '.join(view.state_model.model_fields)})",
+                )
+            )
     if isinstance(view.max_steps, bool) or not isinstance(view.max_steps, int) or view.max_steps < 1:
         add(
             ValidationProblem(

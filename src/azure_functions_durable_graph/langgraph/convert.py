@@ -75,6 +75,8 @@ def from_langgraph(graph: Any, *, name: str | None = None, version: str = "0.1.0
         graph_name=graph_name, state_model=state.model, version=version,
         max_steps=plan.max_steps + (0 if entry_direct else 1), input_model=state.input_model,
         metadata={"langgraph": {"output_keys": list(state.output_keys)}},
+        # A run's output on every engine is the graph's output schema, without the hidden fields.
+        output_fields=[k for k in state.output_keys if k not in HIDDEN_FIELDS],
     )
     if entry_direct:
         ours.set_entrypoint(start.static[0])
