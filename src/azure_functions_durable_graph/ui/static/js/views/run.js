@@ -1,7 +1,7 @@
 // One run: status, the diagram with visited/current/waiting nodes, the step timeline with each
 // update and the state diff, the output or error, the waiting banner with the event form, and
-// cancel. Live from the SSE stream; polled every 2 s when an API key is in use (EventSource
-// cannot send headers).
+// cancel, and the nodes' emits as they run (live_output.js). Live from the SSE stream; polled
+// every 2 s when an API key is in use (EventSource cannot send headers).
 
 import { api, ApiError, apiUrl, getKey } from "../api.js";
 import { END, renderDiagram, runLegend, START } from "../diagram.js";
@@ -12,6 +12,7 @@ import {
 import { FieldError, renderErrorSummary, schemaEditor } from "../schema_form.js";
 import { replaySteps } from "../state.js";
 import { every, inlineError, isAbort } from "./common.js";
+import { liveOutput } from "./live_output.js";
 
 const POLL_MS = 2000;
 const STREAM_TYPES = [
@@ -49,6 +50,7 @@ export async function runView({ root, params, signal, setTitle }) {
   const diagramStatus = h("p", { id: "diagram-status", class: "diagram-status" });
   const diagram = detail ? renderDiagram(detail, { caption: `Diagram of run ${id} of ${run.graph_name}` }) : null;
   const cancelBox = cancelForm();
+  const live = liveOutput();
 
   root.replaceChildren(
     h("p", { class: "breadcrumbs" }, h("a", { href: "#/runs" }, "Runs"), " / ", idElement(id)),
@@ -61,7 +63,7 @@ export async function runView({ root, params, signal, setTitle }) {
       h("dt", {}, "Step"), stepSlot,
       h("dt", {}, "Created"), h("dd", {}, timeElement(run.created_at)),
       h("dt", {}, "Updated"), updatedSlot),
-    note, problem, cancelBox.element, banner, result,
+    note, problem, cancelBox.element, banner, result, live.element,
     h("section", { "aria-labelledby": "run-diagram-heading" },
       h("h2", { id: "run-diagram-heading" }, "Diagram"),
       diagram ? [diagram.element, runLegend(), diagramStatus]
@@ -339,6 +341,7 @@ export async function runView({ root, params, signal, setTitle }) {
       }
       setMarks(marks);
     }
+    if (type === "task_completed" || type === "task_failed") live.onTaskEnd(type, data);
     if (type === "run_cancelled" || type === "run_terminated") cancelReason = data.reason || cancelReason;
     scheduleRefresh();
   }
@@ -371,6 +374,9 @@ export async function runView({ root, params, signal, setTitle }) {
         onStreamEvent(type, data);
       });
     }
+    // emits change only the live output: no refresh of the run for each token
+    source.addEventListener("emit", (event) => live.onEmit(parseFrame(event)));
+    source.addEventListener("emits_dropped", (event) => live.onDropped(parseFrame(event)));
     source.addEventListener("end", () => {
       source.close();
       setLive("", "finished");
@@ -408,6 +414,14 @@ export async function runView({ root, params, signal, setTitle }) {
     source.addEventListener("run_terminated", onCancelled);
     source.addEventListener("end", done);
     source.addEventListener("error", done);
+  }
+}
+
+function parseFrame(event) {
+  try {
+    return JSON.parse(event.data);
+  } catch {
+    return null; // a malformed frame shows nothing
   }
 }
 
