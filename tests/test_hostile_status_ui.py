@@ -200,7 +200,7 @@ def test_cli_json_prints_iso_instants(capsys: pytest.CaptureFixture[str], tmp_pa
     code, out, err = run_cli(capsys, "run", support, "--input", '{"ticket": "Late"}', "--db", db,
                              "--instance-id", "cli-iso", "--json")
     assert code == 3, err
-    run = json.loads(out)
+    run = json.loads(out.splitlines()[-1])  # the status document follows the streamed events
     assert ISO.match(run["created_at"]) and ISO.match(run["waiting_for"][0]["deadline"])
     code, out, err = run_cli(capsys, "runs", "show", "cli-iso", "--db", db, "--json")
     assert code == 0, err

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import sys
 from collections.abc import Callable
@@ -136,18 +137,10 @@ async def follow(engine: LocalEngine, instance_id: str, show: Callable[[dict[str
 
 
 async def _stop(task: asyncio.Task[None]) -> None:
-    """Cancel ``task`` and wait until it has ended.
-
-    Cancelled again until it ends: before Python 3.12, ``asyncio.wait_for`` drops a
-    cancellation that arrives just as what it waits on completes (the stream's wake-up on the
-    very progress that parked the run does exactly that).
-    """
-    while not task.done():
-        task.cancel()
-        await asyncio.wait({task}, timeout=0.1)
-    failure = None if task.cancelled() else task.exception()
-    if failure is not None:
-        raise failure
+    """Cancel ``task`` and wait until it has ended (its failure, if any, is raised)."""
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _last_seq(engine: LocalEngine, instance_id: str) -> int:

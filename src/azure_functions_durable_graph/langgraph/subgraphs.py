@@ -56,7 +56,7 @@ class InlineSubgraph:
         model = self.child.input_model or self.child.state_model
         given = {k: values[k] for k in model.model_fields if k in values and k not in HIDDEN_FIELDS}
         result = await self.child.ainvoke(given)
-        if result.status != "completed" or result.state is None:
+        if result.output is None or result.state is None:  # only a completed run has an output
             raise refuse(self.plan.name, f"a subgraph run that ended {result.status} ({result.error})")
         output = state_values(result.state)
         keys = getattr(self.child, "output_keys", ()) or tuple(output)

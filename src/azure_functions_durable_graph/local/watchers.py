@@ -7,11 +7,25 @@ thread-safely. Nothing is kept for a run nobody waits on, so parked runs cost no
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 T = TypeVar("T")
+
+
+async def wait_event(event: asyncio.Event, timeout: float | None) -> None:
+    """Until ``event`` is set or ``timeout`` seconds pass.
+
+    Not ``asyncio.wait_for``: before Python 3.12 it drops a cancellation that arrives just as
+    the event is set, and a stream whose client went away would then go on reading.
+    """
+    if event.is_set():
+        return
+    waiter = asyncio.ensure_future(event.wait())
+    try:
+        await asyncio.wait({waiter}, timeout=timeout)
+    finally:
+        waiter.cancel()
 
 
 class RunWatchers:
@@ -44,8 +58,7 @@ class RunWatchers:
                 remaining = None if deadline is None else deadline - loop.time()
                 if done or (remaining is not None and remaining <= 0):
                     return value
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(changed.wait(), remaining)
+                await wait_event(changed, remaining)
         finally:
             self._waiters[instance_id] -= 1
             if not self._waiters[instance_id]:
@@ -81,8 +94,7 @@ class RunWatchers:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(progressed.wait(), remaining)
+            await wait_event(progressed, remaining)
             if since is None:
                 return
 
@@ -113,4 +125,4 @@ class RunWatchers:
             loop.call_soon_threadsafe(callback)
 
 
-__all__ = ["RunWatchers"]
+__all__ = ["RunWatchers", "wait_event"]
