@@ -6,7 +6,8 @@ checkpointer and with ``SqliteSaver`` (``durability="sync"``). Every case runs o
 and the rounds repeat (see :mod:`bench.cases`), so all runners share the machine's conditions.
 The ratio compares each row with LangGraph of the same durability class: in-memory rows with
 LangGraph without a checkpointer, SQLite rows with ``SqliteSaver``. Below the table: runs per second of many concurrent runs, and
-the memory held by many runs parked on an event wait.
+the memory held by many runs parked on an event wait; then the streaming section
+(:mod:`bench.emit_bench`) and the LangGraph adapter's section (:mod:`bench.langgraph_bench`).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import sys
 
 from azure_functions_durable_graph.graph.registration import GraphRegistration
 
-from . import emit_bench, engine_bench, peers
+from . import emit_bench, engine_bench, langgraph_bench, peers
 from .cases import Case, time_cases
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
 
@@ -142,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     park = engine_bench.parked_runs(parked)
     stream_lines = emit_bench.report(streaming, streaming["repeat"] if args.repeat is None else repeat,
                                      with_peers=with_peers, progress=_progress)
+    adapter = dict(langgraph_bench.QUICK if args.quick else langgraph_bench.DEFAULTS)
+    adapter_lines = langgraph_bench.report(adapter, adapter["repeat"] if args.repeat is None else repeat,
+                                           progress=_progress)
 
     print(f"median of {repeat} runs per case, timed in interleaved rounds; ratio = our us/node / LangGraph us/node "
           "(memory rows vs no checkpointer, sqlite rows vs SqliteSaver sync)")
@@ -160,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print()
     for line in stream_lines:
+        print(line)
+    print()
+    for line in adapter_lines:
         print(line)
     sys.stdout.flush()
     return 0

@@ -165,3 +165,15 @@ def test_the_streaming_section_follows_the_targets(output: str) -> None:
     for target in ("emit overhead in-process (stream) <= 5 us", "emit overhead LocalEngine (sqlite) <= 20 us",
                    "emit overhead LocalEngine (sqlite) at 10x chunks <= 20 us", "SSE delivery p99 < 50 ms"):
         assert re.search(rf"^  {re.escape(target)}: {NUMBER} (us|ms), (met|missed)$", section, re.M), target
+
+
+def test_the_langgraph_adapter_section_comes_last(output: str) -> None:
+    """After the streaming section: the adapter's table (bench.langgraph_bench; tests/test_bench_langgraph.py)."""
+    start = output.index("\nlanggraph adapter: ")
+    assert output.index("\nstreaming: ") < start, output
+    section = output[start:]
+    for graph in ("chain 3", "chain 30", "map 3", "map 30"):
+        for runner in RUNNERS:
+            assert re.search(rf"^{re.escape(graph)}\s{{2,}}{re.escape(runner)}\s{{2,}}{NUMBER}\s{{2,}}{NUMBER}\s{{2,}}"
+                             rf"{NUMBER}x$", section, re.M), (graph, runner, section)
+    assert "\ngrowth at 10x size" in section
