@@ -18,8 +18,10 @@ THEIRS = ("langgraph custom (no checkpointer)", "langgraph custom SqliteSaver sy
 
 
 def _langgraph_installed() -> bool:
+    """What the bench needs for its LangGraph rows (bench/peers.py): langgraph and its SqliteSaver."""
     try:
-        return importlib.util.find_spec("langgraph.graph") is not None
+        return all(importlib.util.find_spec(name) is not None
+                   for name in ("langgraph.graph", "langgraph.checkpoint.sqlite"))
     except ModuleNotFoundError:
         return False
 
