@@ -8,8 +8,10 @@ whose resume list holds the answers given so far (kept in a hidden state field).
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 from pydantic import BaseModel
@@ -46,8 +48,10 @@ def _key(ctx: NodeContext) -> tuple[str, str, int]:
     return (ctx.run_id, ctx.task_id, ctx.attempt)
 
 
-def build_config(plan: GraphPlan, node: str, ctx: NodeContext, answers: list[Any]) -> dict[str, Any]:
-    """The RunnableConfig a node runs with: scratchpad (resume answers), runtime, metadata."""
+@functools.lru_cache(maxsize=1)
+def _langgraph() -> SimpleNamespace:
+    """LangGraph's names the adapter calls per node run, imported once (LangGraph is optional)."""
+    from langchain_core.runnables.config import var_child_runnable_config
     from langgraph._internal._constants import (
         CONFIG_KEY_CHECKPOINT_NS,
         CONFIG_KEY_RUNTIME,
@@ -55,27 +59,46 @@ def build_config(plan: GraphPlan, node: str, ctx: NodeContext, answers: list[Any
         CONFIG_KEY_SEND,
     )
     from langgraph._internal._scratchpad import PregelScratchpad
+    from langgraph.errors import GraphInterrupt
     from langgraph.runtime import Runtime
+    from langgraph.types import Command, Send
 
-    def counter() -> Callable[[], int]:
-        return itertools.count().__next__
+    return SimpleNamespace(
+        NS=CONFIG_KEY_CHECKPOINT_NS, RUNTIME=CONFIG_KEY_RUNTIME, SCRATCHPAD=CONFIG_KEY_SCRATCHPAD,
+        SEND=CONFIG_KEY_SEND, Scratchpad=PregelScratchpad, Runtime=Runtime, Command=Command,
+        Send=Send, GraphInterrupt=GraphInterrupt, child_config=var_child_runnable_config,
+    )
 
-    def no_null_resume(consume: bool = False) -> None:
-        return None
+
+def _counter() -> Callable[[], int]:
+    return itertools.count().__next__
+
+
+def _no_null_resume(consume: bool = False) -> None:
+    return None
+
+
+def _drop_writes(writes: Any) -> None:
+    """Resume bookkeeping LangGraph would write: kept in our state instead."""
+
+
+def build_config(plan: GraphPlan, node: str, ctx: NodeContext, answers: list[Any]) -> dict[str, Any]:
+    """The RunnableConfig a node runs with: scratchpad (resume answers), runtime, metadata."""
+    lg = _langgraph()
 
     def writer(chunk: Any) -> None:
         ctx.emit(to_jsonable_python(chunk), kind="custom")
 
-    scratchpad = PregelScratchpad(
-        step=ctx.step, stop=plan.max_steps, call_counter=counter(), interrupt_counter=counter(),
-        get_null_resume=no_null_resume, resume=list(answers), subgraph_counter=counter(),
+    scratchpad = lg.Scratchpad(
+        step=ctx.step, stop=plan.max_steps, call_counter=_counter(), interrupt_counter=_counter(),
+        get_null_resume=_no_null_resume, resume=list(answers), subgraph_counter=_counter(),
     )
     return {
         "configurable": {
-            CONFIG_KEY_SCRATCHPAD: scratchpad,
-            CONFIG_KEY_SEND: lambda writes: None,  # resume bookkeeping: kept in our state instead
-            CONFIG_KEY_CHECKPOINT_NS: f"{node}:{ctx.task_id}",
-            CONFIG_KEY_RUNTIME: Runtime(context=None, store=None, stream_writer=writer),
+            lg.SCRATCHPAD: scratchpad,
+            lg.SEND: _drop_writes,
+            lg.NS: f"{node}:{ctx.task_id}",
+            lg.RUNTIME: lg.Runtime(context=None, store=None, stream_writer=writer),
             "thread_id": ctx.run_id,
         },
         "metadata": {"langgraph_node": node, "langgraph_step": ctx.step, "thread_id": ctx.run_id},
@@ -104,17 +127,16 @@ class _NodeCall:
             value = node_input(self.plan.state, self.spec.input_schema, values)
         return value, build_config(self.plan, self.name, ctx, answers), answers
 
-    def failed(self, exc: BaseException, ctx: NodeContext) -> BaseException:
-        from langgraph.errors import GraphInterrupt
-
-        if isinstance(exc, GraphInterrupt):
-            return exc
-        if self.retry_on is not None and isinstance(exc, Exception) and not _retried(self.retry_on, exc):
-            return NodeNotRetriedError(
+    def caught(self, exc: Exception, ctx: NodeContext) -> dict[str, Any]:
+        """An exception out of the node: an ``interrupt()`` becomes a wait, others are raised."""
+        if isinstance(exc, _langgraph().GraphInterrupt):
+            return self.interrupted(exc, ctx)
+        if self.retry_on is not None and not _retried(self.retry_on, exc):
+            raise NodeNotRetriedError(
                 f"graph '{self.plan.name}', node '{self.name}': {type(exc).__name__}: {exc} "
                 "(not retried: its RetryPolicy.retry_on does not match)"
-            )
-        return exc
+            ) from exc
+        raise exc
 
     def interrupted(self, exc: Any, ctx: NodeContext) -> dict[str, Any]:
         if ctx.payload and SEND_FIELD in ctx.payload:
@@ -126,9 +148,8 @@ class _NodeCall:
         return {INTERRUPT_FIELD: {self.name: value}}
 
     def finish(self, output: Any, ctx: NodeContext, answers: list[Any]) -> dict[str, Any]:
-        from langgraph.types import Command
-        from langgraph.types import Send as LGSend
-
+        lg = _langgraph()
+        Command, LGSend = lg.Command, lg.Send  # noqa: N806 - LangGraph's class names
         parts = list(output) if isinstance(output, (list, tuple)) and any(
             isinstance(i, Command) for i in output) else [output]
         items: list[tuple[str, Any]] = []
@@ -183,31 +204,23 @@ def _command_items(update: Any, graph: str, node: str) -> list[tuple[str, Any]]:
 
 
 def _set_config(config: dict[str, Any]) -> Any:
-    from langchain_core.runnables.config import var_child_runnable_config
-
-    return var_child_runnable_config.set(config)  # type: ignore[arg-type]
+    return _langgraph().child_config.set(config)
 
 
 def _reset_config(token: Any) -> None:
-    from langchain_core.runnables.config import var_child_runnable_config
-
-    var_child_runnable_config.reset(token)
+    _langgraph().child_config.reset(token)
 
 
 class SyncNode(_NodeCall):
     """Handler ``(state, ctx)`` of a LangGraph node with a sync function or any Runnable."""
 
     def __call__(self, state: BaseModel, ctx: NodeContext) -> dict[str, Any]:
-        from langgraph.errors import GraphInterrupt
-
         value, config, answers = self.prepare(state, ctx)
         token = _set_config(config)
         try:
             output = self.spec.runnable.invoke(value, config)
-        except GraphInterrupt as exc:
-            return self.interrupted(exc, ctx)
         except Exception as exc:
-            raise self.failed(exc, ctx) from exc
+            return self.caught(exc, ctx)
         finally:
             _reset_config(token)
         return self.finish(output, ctx, answers)
@@ -217,16 +230,12 @@ class AsyncNode(_NodeCall):
     """Handler ``(state, ctx)`` of a LangGraph node with an async function."""
 
     async def __call__(self, state: BaseModel, ctx: NodeContext) -> dict[str, Any]:
-        from langgraph.errors import GraphInterrupt
-
         value, config, answers = self.prepare(state, ctx)
         token = _set_config(config)
         try:
             output = await self.spec.runnable.ainvoke(value, config)
-        except GraphInterrupt as exc:
-            return self.interrupted(exc, ctx)
         except Exception as exc:
-            raise self.failed(exc, ctx) from exc
+            return self.caught(exc, ctx)
         finally:
             _reset_config(token)
         return self.finish(output, ctx, answers)
