@@ -98,8 +98,10 @@ def _delegate(name: str) -> Any:
     return method
 
 
-# Every public operation of the port goes through the window (a new one is covered too).
-_OPERATIONS = sorted(n for n, v in vars(RunStore).items() if callable(v) and not n.startswith("_"))
+# Every public operation of the port (and of the ports it extends, such as leases) goes through
+# the window (a new one is covered too).
+_OPERATIONS = sorted({n for cls in RunStore.__mro__ if cls is not object for n, v in vars(cls).items()
+                      if callable(v) and not n.startswith("_")})
 FaultyStore = type("FaultyStore", (_FaultyBase, RunStore), {n: _delegate(n) for n in _OPERATIONS})
 
 __all__ = ["DISK_FULL", "FaultyStore"]

@@ -168,6 +168,14 @@ class StoreError(DurableGraphError):
     code = "STORE_ERROR"
 
 
+class LeaseLostError(StoreError):
+    """A step write by an engine that no longer holds the run's lease (another engine took
+    the run over after the lease expired)."""
+
+    code = "LEASE_LOST"
+    http_status = 409
+
+
 __all__ = [
     "DurableGraphError",
     "EmitTooLargeError",
@@ -179,6 +187,7 @@ __all__ = [
     "InvalidInputError",
     "InvalidRouteError",
     "InvalidUpdateError",
+    "LeaseLostError",
     "RunConflictError",
     "RunNotFoundError",
     "SnapshotError",

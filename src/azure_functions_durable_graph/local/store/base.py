@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 from ...core.snapshot import FINISHED, RUNNING, WAITING
 from ...graph.errors import RunConflictError
+from .lease_port import Lease, RunLeases
 
 #: Statuses of runs that may still change (resumed when an engine opens the store).
 UNFINISHED_STATUSES: tuple[str, ...] = (RUNNING, WAITING)
@@ -125,10 +126,11 @@ class Transition:
     results: Sequence[ResultRow] = ()
     timers: Sequence[Mapping[str, Any]] | None = None  # None: unchanged
     delivered: Sequence[str] = ()
+    owner: str | None = None  # set: written only while this owner holds the run's lease
 
 
-class RunStore(ABC):
-    """Durable storage of runs for the embedded engine.
+class RunStore(RunLeases, ABC):
+    """Durable storage of runs for the embedded engine (leases: :mod:`.lease_port`).
 
     Per-run writes raise :class:`RunNotFoundError` for an unknown run; per-run reads of
     events, history and the inbox return empty results for one. Use as a context manager to
@@ -146,8 +148,11 @@ class RunStore(ABC):
 
     # -- runs ------------------------------------------------------------------------------
     @abstractmethod
-    def create_run(self, run: RunRecord, events: Sequence[dict[str, Any]] = ()) -> RunRecord:
-        """Insert a new run and its first progress ``events`` (numbered from 1) in one write.
+    def create_run(
+        self, run: RunRecord, events: Sequence[dict[str, Any]] = (), *, lease: Lease | None = None
+    ) -> RunRecord:
+        """Insert a new run and its first progress ``events`` (numbered from 1) in one write,
+        leased to ``lease.owner`` when a lease is given.
 
         RunConflictError when the instance id already exists.
         """
@@ -240,7 +245,10 @@ class RunStore(ABC):
 
     def commit_transition(self, instance_id: str, transition: Transition) -> int:
         """Write a transition: results, snapshot (+events), timers, deliveries; returns the last
-        event sequence. Stores that can do it atomically override this (SQLite does)."""
+        event sequence. Stores that can do it atomically override this (SQLite does).
+
+        With ``transition.owner`` set, LeaseLostError (``LEASE_LOST``) unless that owner holds
+        the run's lease; a transition to a finished status ends the lease."""
         for r in transition.results:
             self.commit_task_result(instance_id, r.step, r.task_id, r.node, r.attempt, r.result,
                                     started_at=r.started_at, finished_at=r.finished_at)
@@ -331,6 +339,7 @@ class RunStore(ABC):
 
 
 __all__ = [
+    "Lease",
     "ensure_unfinished",
     "ResultRow",
     "Transition",

@@ -18,11 +18,13 @@ from .base import (
     UNFINISHED_STATUSES,
     DueTimer,
     InboxEvent,
+    Lease,
     RunRecord,
     RunStore,
     StepRow,
     ensure_unfinished,
 )
+from .memory_leases import MemoryLeases
 from .memory_queries import MemoryQueries, StoredEvent, StoredResult, StoredRun
 from .rows import (
     check_limit,
@@ -37,7 +39,7 @@ from .rows import (
 )
 
 
-class MemoryRunStore(MemoryQueries, RunStore):
+class MemoryRunStore(MemoryLeases, MemoryQueries, RunStore):
     """A :class:`RunStore` kept in dictionaries behind a lock; nothing survives the process."""
 
     def __init__(self) -> None:
@@ -46,6 +48,7 @@ class MemoryRunStore(MemoryQueries, RunStore):
         self._runs: dict[str, StoredRun] = {}
         self._order = itertools.count(1)
         self._closed = False
+        self._init_leases()
 
     def __repr__(self) -> str:
         return f"MemoryRunStore(runs={len(self._runs)})"
@@ -80,8 +83,11 @@ class MemoryRunStore(MemoryQueries, RunStore):
         return None if entry is None else entry[1]
 
     # -- runs ------------------------------------------------------------------------------
-    def create_run(self, run: RunRecord, events: Sequence[dict[str, Any]] = ()) -> RunRecord:
-        """Insert a new run and its first progress ``events`` (numbered from 1) in one write.
+    def create_run(
+        self, run: RunRecord, events: Sequence[dict[str, Any]] = (), *, lease: Lease | None = None
+    ) -> RunRecord:
+        """Insert a new run and its first progress ``events`` (numbered from 1) in one write,
+        leased to ``lease.owner`` when given.
 
         RunConflictError when the instance id already exists.
         """
@@ -93,6 +99,7 @@ class MemoryRunStore(MemoryQueries, RunStore):
             if self._maybe_run(run.instance_id) is not None:
                 raise conflict(run.instance_id, f"run '{run.instance_id}' already exists")
             stored = self._runs[run.instance_id] = StoredRun(columns, last_seq=len(texts))
+            stored.lease = None if lease is None else (lease.owner, float(lease.until))
             stored.events = [(i, step, float(run.updated_at), t) for i, t in enumerate(texts, 1)]
             return stored.record()
 
@@ -233,7 +240,9 @@ class MemoryRunStore(MemoryQueries, RunStore):
         text = dump_json(payload, f"run '{instance_id}' event '{name}' payload")
         with self._lock:
             run = self._run(instance_id)
-            run.inbox.setdefault(event_id, StoredEvent(name, text, float(created_at)))
+            if event_id not in run.inbox:
+                run.inbox[event_id] = StoredEvent(name, text, float(created_at))
+                self.signal(instance_id)  # the change feed, as SQLite's trigger does
         return event_id
 
     def pending_events(self, instance_id: str) -> list[InboxEvent]:

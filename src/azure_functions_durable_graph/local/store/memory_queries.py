@@ -58,6 +58,8 @@ class StoredRun:
     results: dict[tuple[str, int], StoredResult] = field(default_factory=dict)
     inbox: dict[str, StoredEvent] = field(default_factory=dict)
     timers: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (fire_at, kind)
+    lease: tuple[str, float] | None = None  # (owner, until), see lease_port.py
+    cancel_request: str | None = None  # JSON {"reason": ...}
 
     def record(self) -> RunRecord:
         """The run row as a :class:`RunRecord` (JSON columns parsed afresh)."""

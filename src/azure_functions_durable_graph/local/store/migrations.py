@@ -162,6 +162,27 @@ MIGRATIONS: list[tuple[int, str]] = [
         );
         """,
     ),
+    (
+        5,
+        # Per-run leases (several engines on one file, see lease_port.py), cancel requests any
+        # process may store, and the change feed: one row per stored event (a trigger, so every
+        # writer signals in the event's own transaction) or cancel request.
+        """
+        ALTER TABLE runs ADD COLUMN lease_owner TEXT;
+        ALTER TABLE runs ADD COLUMN lease_until REAL;
+        ALTER TABLE runs ADD COLUMN cancel_request TEXT;
+        CREATE INDEX runs_by_lease_until ON runs (lease_until) WHERE lease_owner IS NOT NULL;
+        CREATE INDEX runs_by_lease_owner ON runs (lease_owner) WHERE lease_owner IS NOT NULL;
+        CREATE TABLE run_signals (
+            position INTEGER PRIMARY KEY AUTOINCREMENT,
+            instance_id TEXT NOT NULL,
+            created_at REAL NOT NULL DEFAULT ((julianday('now') - 2440587.5) * 86400.0)
+        );
+        CREATE TRIGGER inbox_signals AFTER INSERT ON inbox BEGIN
+            INSERT INTO run_signals (instance_id) VALUES (NEW.instance_id);
+        END;
+        """,
+    ),
 ]
 
 #: The newest schema version this code reads and writes.

@@ -19,6 +19,7 @@ from ...graph.errors import StoreError
 from .base import (
     DueTimer,
     InboxEvent,
+    Lease,
     RunRecord,
     RunStore,
     StepRow,
@@ -39,6 +40,7 @@ from .rows import (
     step_of,
 )
 from .sqlite_emits import SELECT_STREAM, write_emits
+from .sqlite_leases import SqliteLeases, guard_lease, set_new_lease
 from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
 from .sqlite_runs import NEXT_RUN_NUMBER, SEQ_LIMIT, RunRowWriter, event_key, insert_events
 
@@ -52,7 +54,7 @@ _INSERT_RUN = (
 )
 
 
-class SqliteRunStore(SqliteQueries, RunStore):
+class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
     """A :class:`RunStore` in a SQLite file (``":memory:"`` keeps it in memory)."""
 
     def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False) -> None:
@@ -149,8 +151,11 @@ class SqliteRunStore(SqliteQueries, RunStore):
         return None if row is None else str(row[0])
 
     # -- runs ------------------------------------------------------------------------------
-    def create_run(self, run: RunRecord, events: Sequence[dict[str, Any]] = ()) -> RunRecord:
-        """Insert a new run and its first progress ``events`` (numbered from 1) in one write.
+    def create_run(
+        self, run: RunRecord, events: Sequence[dict[str, Any]] = (), *, lease: Lease | None = None
+    ) -> RunRecord:
+        """Insert a new run and its first progress ``events`` (numbered from 1) in one write,
+        leased to ``lease.owner`` when given.
 
         RunConflictError when the instance id already exists.
         """
@@ -168,6 +173,7 @@ class SqliteRunStore(SqliteQueries, RunStore):
                 "SELECT run_number FROM runs WHERE instance_id = ?", (run.instance_id,)
             ).fetchone()[0])
             insert_events(conn, run.instance_id, number, 0, step, values["updated_at"], texts)
+            set_new_lease(conn, run.instance_id, lease)
             self._rows.after_commit(run.instance_id, run.status, len(texts), number)
         return run_record(values)  # the columns as written, read back the way a row is
 
@@ -357,8 +363,11 @@ class SqliteRunStore(SqliteQueries, RunStore):
         )
 
     def commit_transition(self, instance_id: str, transition: Transition) -> int:
-        """Task results, snapshot, events, timers and deliveries in ONE transaction."""
+        """Task results, snapshot, events, timers and deliveries in ONE transaction (with
+        ``transition.owner``, only while that owner holds the run's lease)."""
         with self._write() as conn:
+            if transition.owner is not None:
+                guard_lease(conn, instance_id, transition.owner, transition.status)
             for r in transition.results:
                 self._commit_result_in(conn, instance_id, r.step, r.task_id, r.node, r.attempt,
                                        r.result, started_at=r.started_at, finished_at=r.finished_at)
