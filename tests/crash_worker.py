@@ -1,6 +1,6 @@
 """A process that drives runs on a SQLite file until killed (used by the crash test).
 
-``python crash_worker.py DB RUNS``: registers a 5-node graph whose nodes append their name
+``python crash_worker.py DB RUNS [DURABILITY]``: registers a 5-node graph whose nodes append their name
 (with a short sleep), starts runs ``run-0`` .. ``run-{RUNS-1}`` (idempotent: existing runs are
 left as they are and resumed by the engine), waits for all of them, prints ``done``.
 """
@@ -47,9 +47,9 @@ def crash_graph() -> GraphRegistration:
     return builder.build()
 
 
-async def main(db: str, runs: int) -> None:
-    """Start (or find) every run and wait for all of them."""
-    async with LocalEngine(db, concurrency=16) as engine:
+async def main(db: str, runs: int, durability: str = "process") -> None:
+    """Start (or find) every run and wait for all of them (commits in the given durability mode)."""
+    async with LocalEngine(db, concurrency=16, durability=durability) as engine:
         engine.register(crash_graph())
         for index in range(runs):
             await engine.start("crash_chain", {}, instance_id=f"run-{index}")
@@ -59,4 +59,4 @@ async def main(db: str, runs: int) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    asyncio.run(main(sys.argv[1], int(sys.argv[2]), *sys.argv[3:4]))

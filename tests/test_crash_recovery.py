@@ -1,4 +1,7 @@
-"""Kill the engine with SIGKILL at random points; every run still applies each step once."""
+"""Kill the engine with SIGKILL at random points; every run still applies each step once.
+
+In both durability modes: ``"process"`` (synchronous=NORMAL) and ``"power"`` (FULL, group commit).
+"""
 
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ WORKER = Path(__file__).with_name("crash_worker.py")
 EXPECTED = [f"n{i}" for i in range(5)]
 
 
-def _spawn(db: Path) -> subprocess.Popen[str]:
+def _spawn(db: Path, durability: str) -> subprocess.Popen[str]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    return subprocess.Popen([sys.executable, str(WORKER), str(db), str(RUNS)], env=env,
+    return subprocess.Popen([sys.executable, str(WORKER), str(db), str(RUNS), durability], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
@@ -39,13 +42,14 @@ def _committed_results(db: Path) -> int:
 
 
 @pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs SIGKILL")
-def test_runs_survive_sigkill_at_random_points(tmp_path: Path) -> None:
+@pytest.mark.parametrize("durability", ["process", "power"])
+def test_runs_survive_sigkill_at_random_points(tmp_path: Path, durability: str) -> None:
     db = tmp_path / "crash.db"
     chooser = random.Random(20261125)
     total = RUNS * len(EXPECTED)
     kill_points = []
     for _ in range(KILLS):
-        worker = _spawn(db)
+        worker = _spawn(db, durability)
         # Kill at a random amount of new progress, so every kill lands mid-work.
         target = min(total - 5, _committed_results(db) + chooser.randint(5, total // (KILLS + 1)))
         deadline = time.monotonic() + 60
@@ -54,7 +58,7 @@ def test_runs_survive_sigkill_at_random_points(tmp_path: Path) -> None:
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=30)
         kill_points.append(_committed_results(db))
-    final = _spawn(db)
+    final = _spawn(db, durability)
     out, err = final.communicate(timeout=180)
     assert final.returncode == 0, err
     assert "done" in out

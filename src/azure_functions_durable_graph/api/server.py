@@ -18,12 +18,13 @@ ENV_DB = "DURABLE_GRAPH_DB"
 ENV_API_KEY = "DURABLE_GRAPH_API_KEY"
 ENV_PREFIX = "DURABLE_GRAPH_PREFIX"
 ENV_ALLOWED_HOSTS = "DURABLE_GRAPH_ALLOWED_HOSTS"  # comma-separated; unset: no Host check
+ENV_DURABILITY = "DURABLE_GRAPH_DURABILITY"  # process | power (serve --durability)
 
 
 def build_local_app(
     registrations: list[GraphRegistration], *, db: str | Path | None = None, api_key: str | None = None,
     prefix: str = "/api", max_body: int = DEFAULT_MAX_BODY, engine: Any = None,
-    allowed_hosts: Iterable[str] | None = None,
+    allowed_hosts: Iterable[str] | None = None, durability: str | None = None,
 ) -> Starlette:
     """A Starlette app whose lifespan opens a LocalEngine with ``registrations`` and closes it.
 
@@ -32,12 +33,13 @@ def build_local_app(
     its WAL into the file and removes ``-wal``/``-shm``; a later start opens it again. An
     ``engine`` passed in stays open: its store is the caller's to close. ``allowed_hosts``
     limits the ``Host`` names answered (see :func:`create_app`; ``serve`` on loopback passes
-    the loopback names).
+    the loopback names). ``durability`` is the mode of an engine made here (``"process"`` or
+    ``"power"``, see docs/engine.md).
     """
     from ..local.engine import LocalEngine
 
     owned = engine is None
-    local = engine or LocalEngine(db)
+    local = engine or LocalEngine(db, durability=durability)
     for registration in registrations:
         local.register(registration)
 
@@ -61,4 +63,6 @@ def build_local_app(
     return app
 
 
-__all__ = ["ENV_ALLOWED_HOSTS", "ENV_API_KEY", "ENV_DB", "ENV_PREFIX", "ENV_TARGET", "build_local_app"]
+__all__ = [
+    "ENV_ALLOWED_HOSTS", "ENV_API_KEY", "ENV_DB", "ENV_DURABILITY", "ENV_PREFIX", "ENV_TARGET", "build_local_app",
+]

@@ -22,6 +22,7 @@ from .discovery import discover
 from .engine_session import (
     EXIT_BY_STATUS,
     add_db_argument,
+    add_durability_argument,
     check_event,
     db_path,
     parse_event_argument,
@@ -50,6 +51,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
                         help="an event to deliver (repeatable; buffered until a wait takes it)")
     parser.add_argument("--instance-id", default=None, help="the run's id (default: generated)")
     add_db_argument(parser)
+    add_durability_argument(parser)
     parser.add_argument("--json", action="store_true",
                         help="print the run's events as JSON lines on stdout, as they come, then the "
                         "final status document (instance_id, status, output, error, ...) as the last line")
@@ -83,7 +85,7 @@ async def _run(args: argparse.Namespace, graph: str, registrations: list[Any], p
                events: list[tuple[str, Any]]) -> dict[str, Any]:
     from ..local.engine import LocalEngine
 
-    async with LocalEngine(db_path(args)) as engine:
+    async with LocalEngine(db_path(args), durability=args.durability) as engine:
         for registration in registrations:
             engine.register(registration)
         timings = Timings()

@@ -13,7 +13,7 @@ from typing import Any
 
 from .common import UsageError, add_target_argument, print_warning
 from .discovery import discover
-from .engine_session import add_db_argument, db_path
+from .engine_session import add_db_argument, add_durability_argument, db_path
 
 # Open streams (SSE followers of waiting runs) get this long to end before shutdown goes on.
 GRACEFUL_SECONDS = 3
@@ -32,6 +32,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=7071, help="port (default 7071, as the Functions host)")
     add_db_argument(parser)
+    add_durability_argument(parser)
     parser.add_argument("--api-key", default=None,
                         help="require this key (x-functions-key or Bearer); default: $DURABLE_GRAPH_API_KEY")
     parser.add_argument("--prefix", default="/api", help="route prefix (default /api)")
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         ENV_ALLOWED_HOSTS,
         ENV_API_KEY,
         ENV_DB,
+        ENV_DURABILITY,
         ENV_PREFIX,
         ENV_TARGET,
         build_local_app,
@@ -87,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     if args.reload:
         os.environ[ENV_TARGET] = str(Path(discovery.target).resolve()) if Path(discovery.target).exists() else discovery.target
         os.environ[ENV_DB] = str(db_path(args))
+        os.environ[ENV_DURABILITY] = args.durability
         os.environ[ENV_PREFIX] = args.prefix
         if api_key:
             os.environ[ENV_API_KEY] = api_key
@@ -98,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_uvicorn(RELOAD_FACTORY, factory=True,
                             reload=True, reload_dirs=[str(folder)], **options)
     app = build_local_app(registrations, db=db_path(args), api_key=api_key, prefix=args.prefix,
-                          allowed_hosts=hosts)
+                          allowed_hosts=hosts, durability=args.durability)
     return _run_uvicorn(app, **options)
 
 

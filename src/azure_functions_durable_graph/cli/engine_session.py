@@ -28,6 +28,19 @@ def add_db_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=None, metavar="PATH", help=DEFAULT_DB_HELP)
 
 
+DURABILITY_HELP = (
+    "process (default): a commit survives a crash of the process (WAL, synchronous=NORMAL); "
+    "power: it survives a power loss or OS crash too, synced at every commit (synchronous=FULL)"
+)
+
+
+def add_durability_argument(parser: argparse.ArgumentParser) -> None:
+    """The ``--durability process|power`` option of commands that drive runs."""
+    from ..local.store.durability import DURABILITY_MODES
+
+    parser.add_argument("--durability", choices=DURABILITY_MODES, default="process", help=DURABILITY_HELP)
+
+
 def db_path(args: argparse.Namespace) -> Path:
     """The SQLite file named by ``--db`` or the default one."""
     from ..local.engine import DEFAULT_DB
@@ -78,6 +91,7 @@ __all__ = [
     "EXIT_BY_STATUS",
     "check_event",
     "add_db_argument",
+    "add_durability_argument",
     "db_path",
     "parse_event_argument",
     "parse_json_argument",

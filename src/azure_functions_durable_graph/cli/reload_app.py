@@ -15,6 +15,7 @@ from ..api.server import (
     ENV_ALLOWED_HOSTS,
     ENV_API_KEY,
     ENV_DB,
+    ENV_DURABILITY,
     ENV_PREFIX,
     ENV_TARGET,
     build_local_app,
@@ -26,11 +27,12 @@ FACTORY = f"{__name__}:app_from_environment"
 
 
 def app_from_environment() -> Starlette:
-    """The local app for the TARGET, database, key, prefix and hosts ``serve`` put in the environment."""
+    """The local app for the TARGET, database, key, prefix, hosts and durability ``serve`` put in the environment."""
     return build_local_app(
         valid_registrations(os.environ.get(ENV_TARGET) or None), db=os.environ.get(ENV_DB) or None,
         api_key=os.environ.get(ENV_API_KEY) or None, prefix=os.environ.get(ENV_PREFIX, "/api"),
         allowed_hosts=hosts.split(",") if (hosts := os.environ.get(ENV_ALLOWED_HOSTS)) else None,
+        durability=os.environ.get(ENV_DURABILITY) or None,
     )
 
 

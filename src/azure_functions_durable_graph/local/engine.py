@@ -64,15 +64,17 @@ class LocalEngine(StoredRunReads):
     Use as ``async with LocalEngine(db_path) as engine:``; ``concurrency`` bounds the runs
     driven at once, ``workers`` the threads that run sync handlers (keeping the loop free).
     ``emit_limit`` is how many ``ctx.emit`` chunks a run keeps (the oldest go first).
+    ``durability`` (SQLite): ``"process"``, the default for a file the engine opens, keeps a
+    commit through a crash of the process; ``"power"`` through a power loss too (docs/engine.md).
     """
 
     def __init__(
         self, store: RunStore | str | Path | None = None, *, concurrency: int = 64, workers: int = 8,
-        clock: Clock | None = None, emit_limit: int = EMIT_LIMIT,
+        clock: Clock | None = None, emit_limit: int = EMIT_LIMIT, durability: str | None = None,
     ) -> None:
         if isinstance(emit_limit, bool) or not isinstance(emit_limit, int) or emit_limit < 1:
             raise InvalidInputError(f"LocalEngine: emit_limit must be a positive integer, got {emit_limit!r}")
-        self.store = open_store(store)
+        self.store = open_store(store, durability)
         path = getattr(self.store, "path", None)
         self._lock = EngineLock(path) if isinstance(path, Path) else None
         self.clock = clock or SystemClock()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from typing import Any
@@ -25,6 +26,9 @@ class StoreHooks:
         self._timers: dict[str, list[dict[str, Any]]] = {}
         self._started: dict[tuple[str, str], float] = {}  # (run, task) -> when it started
         self._pending: dict[str, list[ResultRow]] = {}
+        # A store with a commit queue (SQLite): a step waits for its batch without blocking
+        # the worker loop, so the loop's other runs reach their commits and join the batch.
+        self._submit = getattr(store, "submit_transition", None)
 
     async def committed_result(self, run: ActiveRun, task_id: str) -> dict[str, Any] | None:
         """A result committed before a crash (only looked up for runs loaded from storage)."""
@@ -69,14 +73,19 @@ class StoreHooks:
         status = snapshot["status"]
         timers = snapshot["timers"]
         timers_changed = self._timers.get(run_id) != timers
-        seq = self.store.commit_transition(run_id, Transition(
+        transition = Transition(
             snapshot=snapshot, status=status, updated_at=self.now(),
             output=build_output(run.graph, snapshot) if status == COMPLETED else None,
             error=snapshot.get("error"), events=events,
             results=self._pending.get(run_id, ()),
             timers=timers if timers_changed else None,
             delivered=[e["event_id"] for e in events if e["type"] == "event_received"],
-        ))
+        )
+        if self._submit is None:
+            seq = self.store.commit_transition(run_id, transition)
+        else:
+            committed = self._submit(run_id, transition)  # done already when it committed at once
+            seq = committed.result() if committed.done() else await asyncio.wrap_future(committed)
         self._pending.pop(run_id, None)  # only now: a failed commit is retried with them
         if timers_changed:  # a copy: the interpreter changes the snapshot's timers in place
             self._timers[run_id] = [dict(t) for t in timers]

@@ -7,18 +7,36 @@ from pathlib import Path
 from typing import Any, cast
 
 from ..execution.backend import RunStatus, status_from_snapshot
+from ..graph.errors import InvalidInputError
 from ..graph.registration import GraphRegistration
 from .store.base import RunRecord, RunStore
 
 DEFAULT_DB = Path(".durable-graph") / "runs.db"
 
 
-def open_store(store: RunStore | str | Path | None) -> RunStore:
-    if isinstance(store, RunStore):
-        return store
-    from .store.sqlite import SqliteRunStore
+def open_store(store: RunStore | str | Path | None, durability: object = None) -> RunStore:
+    """The engine's store: ``store`` itself, or a SQLite file opened with ``durability``.
 
-    return SqliteRunStore(store if store is not None else DEFAULT_DB)
+    ``durability`` None: ``"process"`` for a file opened here; a store passed in keeps its own.
+    Given with a store, it must be that store's (a memory store can only be ``"process"``).
+    """
+    from .store.durability import INVALID_DURABILITY, POWER, PROCESS, check_durability
+
+    mode = None if durability is None else check_durability(durability, "LocalEngine")
+    if not isinstance(store, RunStore):
+        from .store.sqlite import SqliteRunStore
+
+        return SqliteRunStore(store if store is not None else DEFAULT_DB, durability=mode or PROCESS)
+    own = getattr(store, "durability", None)
+    if mode is None or mode == own or (own is None and mode == PROCESS):
+        return store
+    if own is None:
+        raise InvalidInputError(
+            f"LocalEngine: durability '{POWER}' needs a store that syncs its commits to disk; "
+            f"{type(store).__name__} keeps nothing past the process", code=INVALID_DURABILITY)
+    raise InvalidInputError(
+        f"LocalEngine: durability '{mode}' differs from the store's '{own}'; open the store "
+        f"with durability='{mode}'", code=INVALID_DURABILITY)
 
 
 def task_index(task_id: str) -> int:

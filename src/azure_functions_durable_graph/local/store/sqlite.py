@@ -1,12 +1,16 @@
 """``SqliteRunStore``: the run store in one SQLite file (standard library ``sqlite3`` only).
 
-The database runs in WAL mode with ``synchronous=NORMAL``, a 5 s busy timeout and foreign keys
-on. Every write is one ``BEGIN IMMEDIATE`` transaction, so several stores (threads or processes)
-may share a file. One connection serves all threads of a store, guarded by a lock.
+The database runs in WAL mode with ``synchronous=NORMAL`` (durability ``"process"``) or
+``FULL`` (``"power"``, see :mod:`.durability`), a 5 s busy timeout and foreign keys on. Every
+write is one ``BEGIN IMMEDIATE`` transaction, so several stores (threads or processes) may share
+a file; the steps of concurrent runs share one (group commit, :mod:`.sqlite_commit`). One
+connection serves all threads of a store, guarded by a lock.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import sqlite3
 import threading
 import uuid
@@ -25,6 +29,7 @@ from .base import (
     StepRow,
     Transition,
 )
+from .durability import PROCESS, Durability, check_durability
 from .migrations import BUSY_TIMEOUT_S, open_database
 from .read_only import open_read_only
 from .rows import (
@@ -39,10 +44,18 @@ from .rows import (
     run_record,
     step_of,
 )
+from .sqlite_commit import CommitQueue
 from .sqlite_emits import SELECT_STREAM, write_emits
-from .sqlite_leases import SqliteLeases, guard_lease, set_new_lease
+from .sqlite_leases import SqliteLeases, set_new_lease
 from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
 from .sqlite_runs import NEXT_RUN_NUMBER, SEQ_LIMIT, RunRowWriter, event_key, insert_events
+from .sqlite_writes import (
+    commit_result_in,
+    mark_delivered_in,
+    require_run,
+    set_timers_in,
+    write_transition,
+)
 
 DEFAULT_PATH = Path(".durable-graph") / "runs.db"
 
@@ -55,25 +68,34 @@ _INSERT_RUN = (
 
 
 class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
-    """A :class:`RunStore` in a SQLite file (``":memory:"`` keeps it in memory)."""
+    """A :class:`RunStore` in a SQLite file (``":memory:"`` keeps it in memory).
 
-    def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False) -> None:
+    ``durability`` is ``"process"`` (a commit survives a crash of the process) or ``"power"``
+    (it survives a power loss too: synced at every commit); see :mod:`.durability`.
+    """
+
+    def __init__(self, path: str | Path = DEFAULT_PATH, *, read_only: bool = False,
+                 durability: Durability = PROCESS) -> None:
         self.path: Path | str = path if str(path) == ":memory:" else Path(path)
         #: Opened with SQLite ``mode=ro`` (an existing file, nothing created): writes fail.
         self.read_only = read_only and isinstance(self.path, Path)
+        #: How durable a commit is: ``"process"`` or ``"power"``.
+        self.durability: Durability = check_durability(durability, "SqliteRunStore")
         self._lock = threading.RLock()
         conn, version = self._open_connection()
         self._conn: sqlite3.Connection | None = conn
         self._checkpoint_conn: sqlite3.Connection | None = None
         self._checkpoint_lock = threading.Lock()
         self._rows = RunRowWriter()
+        #: Steps ready at the same moment share a transaction (see :mod:`.sqlite_commit`).
+        self.commits = CommitQueue(self._lock, self._connection, self._rows, self.path)
         #: The schema version of the open database.
         self.schema_version: int = version
 
     def _open_connection(self) -> tuple[sqlite3.Connection, int]:
         if self.read_only and isinstance(self.path, Path):
             return open_read_only(self.path)
-        conn, version = open_database(self.path)
+        conn, version = open_database(self.path, self.durability)
         # Checkpoints run from the engine's timer loop on a connection of their own, so a
         # step's commit never pays for one; the large auto-checkpoint is only a safety net.
         conn.execute(f"PRAGMA wal_autocheckpoint = {AUTO_CHECKPOINT_PAGES}")
@@ -126,14 +148,7 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
         rows = self._all(sql, params)
         return rows[0] if rows else None
 
-    @staticmethod
-    def _require_run(conn: sqlite3.Connection, instance_id: str) -> sqlite3.Row:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT status, last_seq, updated_at FROM runs WHERE instance_id = ?", (instance_id,)
-        ).fetchone()
-        if row is None:
-            raise not_found(instance_id)
-        return row
+    _require_run = staticmethod(require_run)
 
     # -- manifests -------------------------------------------------------------------------
     def put_manifest(self, graph_hash: str, graph_name: str, manifest_json: str) -> None:
@@ -250,26 +265,8 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
         """Commit a task's result once; False (and the first result kept) when it exists."""
         with self._write() as conn:
             self._require_run(conn, instance_id)
-            return self._commit_result_in(conn, instance_id, step, task_id, node, attempt, result,
+            return commit_result_in(conn, instance_id, step, task_id, node, attempt, result,
                                           started_at=started_at, finished_at=finished_at)
-
-    @staticmethod
-    def _commit_result_in(
-        conn: sqlite3.Connection, instance_id: str, step: int, task_id: str, node: str,
-        attempt: int, result: dict[str, Any], *, started_at: float, finished_at: float,
-    ) -> bool:
-        text = dump_json(result, f"run '{instance_id}' task '{task_id}' result")
-        # ``position``: how many results of the step were committed before this one. Only a
-        # result already committed for the key is skipped (any other broken constraint fails).
-        cursor = conn.execute(
-            "INSERT INTO task_results (instance_id, step, task_id, attempt, position, "
-            "node, ok, result, started_at, finished_at) VALUES (?1, ?2, ?3, ?4, (SELECT COUNT(*) "
-            "FROM task_results WHERE instance_id = ?1 AND step = ?2), ?5, ?6, ?7, ?8, ?9) "
-            "ON CONFLICT (instance_id, step, task_id, attempt) DO NOTHING",
-            (instance_id, step, task_id, attempt, node, int(bool(result.get("ok"))), text,
-             started_at, finished_at),
-        )  # fmt: skip
-        return cursor.rowcount == 1
 
     def get_task_result(
         self, instance_id: str, task_id: str, attempt: int
@@ -330,58 +327,23 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
     ) -> None:
         """Mark events delivered (kept until purge); the time defaults to the run's update."""
         with self._write() as conn:
-            self._mark_delivered_in(conn, instance_id, list(event_ids), delivered_at)
-
-    def _mark_delivered_in(
-        self, conn: sqlite3.Connection, instance_id: str, ids: list[str], delivered_at: float | None
-    ) -> None:
-        run = self._require_run(conn, instance_id)
-        when = float(run["updated_at"]) if delivered_at is None else delivered_at
-        conn.executemany(
-            "UPDATE inbox SET delivered_at = ? "
-            "WHERE instance_id = ? AND event_id = ? AND delivered_at IS NULL",
-            [(when, instance_id, event_id) for event_id in ids],
-        )
+            mark_delivered_in(conn, instance_id, list(event_ids), delivered_at)
 
     # -- timers ----------------------------------------------------------------------------
     def upsert_timers(self, instance_id: str, timers: Sequence[Mapping[str, Any]]) -> None:
         """Replace the run's timers with ``timers`` (each with ``id``, ``fire_at``, ``kind``)."""
         with self._write() as conn:
             self._require_run(conn, instance_id)
-            self._set_timers_in(conn, instance_id, timers)
-
-    @staticmethod
-    def _set_timers_in(conn: sqlite3.Connection, instance_id: str, timers: Sequence[Mapping[str, Any]]) -> None:
-        rows = [
-            (instance_id, str(t["id"]), float(t["fire_at"]), str(t.get("kind", ""))) for t in timers
-        ]
-        conn.execute("DELETE FROM timers WHERE instance_id = ?", (instance_id,))
-        conn.executemany(
-            "INSERT OR REPLACE INTO timers (instance_id, timer_id, fire_at, kind) "
-            "VALUES (?, ?, ?, ?)",
-            rows,
-        )
+            set_timers_in(conn, instance_id, timers)
 
     def commit_transition(self, instance_id: str, transition: Transition) -> int:
-        """Task results, snapshot, events, timers and deliveries in ONE transaction (with
-        ``transition.owner``, only while that owner holds the run's lease)."""
-        with self._write() as conn:
-            if transition.owner is not None:
-                guard_lease(conn, instance_id, transition.owner, transition.status)
-            for r in transition.results:
-                self._commit_result_in(conn, instance_id, r.step, r.task_id, r.node, r.attempt,
-                                       r.result, started_at=r.started_at, finished_at=r.finished_at)
-            last, number = self._rows.write_step(
-                conn, instance_id, transition.snapshot, status=transition.status,
-                updated_at=transition.updated_at, output=transition.output,
-                error=transition.error, events=transition.events,
-            )
-            if transition.timers is not None:
-                self._set_timers_in(conn, instance_id, transition.timers)
-            if transition.delivered:
-                self._mark_delivered_in(conn, instance_id, list(transition.delivered), None)
-            self._rows.after_commit(instance_id, transition.status, last, number)
-        return last
+        """Task results, snapshot, events, timers and deliveries in ONE transaction."""
+        return int(self.submit_transition(instance_id, transition).result())
+
+    def submit_transition(self, instance_id: str, transition: Transition) -> concurrent.futures.Future[int]:
+        """:meth:`commit_transition` through the commit queue: done on return when it committed at
+        once, else when the batch holding it has (its own error, if its write failed)."""
+        return self.commits.submit(functools.partial(write_transition, self._rows, instance_id, transition))
 
     def due_timers(self, now: float, limit: int = 100) -> list[DueTimer]:
         """Timers of unfinished runs firing at or before ``now``, earliest first."""
@@ -417,7 +379,8 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
                 raise StoreError(f"run store '{self.path}': checkpoint failed: {exc}") from exc
 
     def close(self) -> None:
-        """Close the connections; closing twice is harmless."""
+        """Commit what is queued, close the connections; closing twice is harmless."""
+        self.commits.close()
         with self._checkpoint_lock:
             if self._checkpoint_conn is not None:
                 self._checkpoint_conn.close()

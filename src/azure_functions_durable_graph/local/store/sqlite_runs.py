@@ -113,6 +113,14 @@ class RunRowWriter:
         """The open transaction was rolled back: what it wrote is not stored."""
         self._pending = []
 
+    def mark(self) -> int:
+        """Where the open transaction's writes stand (before a savepoint, see :meth:`undo_to`)."""
+        return len(self._pending)
+
+    def undo_to(self, mark: int) -> None:
+        """A savepoint was rolled back: forget what was written since :meth:`mark` said ``mark``."""
+        del self._pending[mark:]
+
     def remember(self, instance_id: str, status: str, last_seq: int, run_number: int) -> None:
         """Note what is stored for a run after a committed write (finished runs are dropped)."""
         with self._lock:
