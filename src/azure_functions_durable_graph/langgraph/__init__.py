@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from .convert import LangGraphRegistration, from_langgraph
 from .edges import RESUME_EVENT
+from .error_handlers import FailedNodeError
 from .nodes import NodeNotRetriedError
 from .plan import is_internal_node
 from .refusals import UNSUPPORTED, LangGraphUnsupportedError
 from .resume import ResumePayload
 
 __all__ = [
+    "FailedNodeError",
     "LangGraphRegistration",
     "LangGraphUnsupportedError",
     "NodeNotRetriedError",

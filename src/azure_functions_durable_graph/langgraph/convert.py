@@ -14,6 +14,7 @@ from ..graph.manifest import DEFAULT_MAX_STEPS, RetryPolicy, WaitSpec
 from ..graph.registration import GraphRegistration
 from ..graph.routing import END
 from .edges import LG_START, RESUME_EVENT, join_groups, node_edges
+from .error_handlers import error_handler, error_options, guarded, handler_edges, is_error_handler
 from .nodes import NOT_RETRIED, AfterNode, Router, StartNode, node_handler
 from .plan import START_NODE, GraphPlan, after_node
 from .refusals import checkpointer_call, refuse
@@ -66,6 +67,7 @@ def from_langgraph(graph: Any, *, name: str | None = None, version: str = "0.1.0
     state = build_state_plan(builder, graph_name)
     order = {node: index for index, node in enumerate(builder.nodes)}
     edges = {node: node_edges(builder, graph_name, node) for node in [LG_START, *builder.nodes]}
+    edges.update(handler_edges(builder))
     joins = join_groups(builder, graph_name)
     plan = GraphPlan(graph_name, builder, state, order, edges, frozenset(before), frozenset(after),
                      int(limit) if limit else DEFAULT_MAX_STEPS)
@@ -94,7 +96,9 @@ def from_langgraph(graph: Any, *, name: str | None = None, version: str = "0.1.0
         waits = [WaitSpec(event=RESUME_EVENT, resume_node=node)] if _may_interrupt(spec.runnable) else []
         if node in after:
             waits.append(WaitSpec(event=RESUME_EVENT, resume_node=after_node(node)))
-        ours.add_node(node, node_handler(plan, node, spec), route=Router(plan, node, spec.input_schema),
+        handler = (error_handler(plan, node, spec) if is_error_handler(spec)
+                   else guarded(node_handler(plan, node, spec), plan, node, spec))
+        ours.add_node(node, handler, route=Router(plan, node, spec.input_schema),
                       route_targets=_targets(plan, edges[node].possible, waits), **options)
         if node in after:
             continuation = AfterNode(plan, node)
@@ -138,9 +142,8 @@ def _interrupt_nodes(builder: Any, nodes: Any) -> list[str]:
 
 
 def _check_node(plan: GraphPlan, node: str, spec: Any) -> None:
-    if getattr(spec, "is_error_handler", False) or getattr(spec, "error_handler_node", None) is not None:
-        raise refuse(plan.name, "a node error handler (error_handler=...)", node=node,
-                     hint="catch the error in the node and route on the state")
+    if is_error_handler(spec) and is_compiled_graph(spec.runnable):
+        raise refuse(plan.name, "a compiled graph as an error handler", node=node)
     accepts = getattr(spec.runnable, "func_accepts", {}) or {}
     if "store" in accepts and accepts["store"][1] is inspect.Parameter.empty:
         raise refuse(plan.name, "store injection (a BaseStore parameter)", node=node)
@@ -149,7 +152,7 @@ def _check_node(plan: GraphPlan, node: str, spec: Any) -> None:
 
 
 def _node_options(plan: GraphPlan, node: str, spec: Any, joins: dict[str, list[str]]) -> dict[str, Any]:
-    options: dict[str, Any] = {"join": bool(spec.defer)}
+    options: dict[str, Any] = {"join": bool(spec.defer), **error_options(spec)}
     policy = spec.retry_policy
     if isinstance(policy, (list, tuple)) and not hasattr(policy, "max_attempts"):
         if len(policy) != 1:
