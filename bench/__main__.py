@@ -18,7 +18,7 @@ import sys
 
 from azure_functions_durable_graph.graph.registration import GraphRegistration
 
-from . import emit_bench, engine_bench, langgraph_bench, peers
+from . import durability_bench, emit_bench, engine_bench, langgraph_bench, peers
 from .cases import Case, time_cases
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
 
@@ -143,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     park = engine_bench.parked_runs(parked)
     stream_lines = emit_bench.report(streaming, streaming["repeat"] if args.repeat is None else repeat,
                                      with_peers=with_peers, progress=_progress)
+    durable = dict(durability_bench.QUICK if args.quick else durability_bench.DEFAULTS)
+    durability_lines = durability_bench.report(
+        durable, durable["repeat"] if args.repeat is None else repeat, with_peers=with_peers, progress=_progress)
     adapter = dict(langgraph_bench.QUICK if args.quick else langgraph_bench.DEFAULTS)
     adapter_lines = langgraph_bench.report(adapter, adapter["repeat"] if args.repeat is None else repeat,
                                            progress=_progress)
@@ -167,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print()
     for line in adapter_lines:
+        print(line)
+    print()
+    for line in durability_lines:  # bench.durability_bench: what each durability mode costs
         print(line)
     sys.stdout.flush()
     return 0
