@@ -36,6 +36,7 @@ from ..execution.run_policy import (
     repeated_start,
 )
 from ..graph.errors import InvalidInputError, RunConflictError, RunNotFoundError
+from ..graph.manifest import shown_state
 from .emit_log import EmitLog
 from .history_view import decoded as _decoded
 from .history_view import steps_from_history
@@ -120,7 +121,7 @@ class DurableClientBackend(DurableProgress):
             step=int(custom.get("step", 0)),
             current_nodes=list(custom.get("current_nodes", [])) if graph_status not in FINISHED else [],
             waiting_for=list(custom.get("waiting_for", [])) if graph_status == WAITING else [],
-            input=payload.get("input") or {},
+            input=shown_state(payload.get("input") or {}, manifest.get("hidden_fields")),
             output=final_output,
             error=error,
             created_at=created,
@@ -152,7 +153,12 @@ class DurableClientBackend(DurableProgress):
         """The executed steps of the current Durable generation, oldest first."""
         status = await self._durable_status(instance_id, show_history=True, show_history_output=True)
         events = getattr(status, "historyEvents", None) or getattr(status, "history", None) or []
-        return steps_from_history(events)
+        hidden = (_decoded(status.input_).get("manifest") or {}).get("hidden_fields")
+        steps = steps_from_history(events)
+        if hidden:  # the graph's bookkeeping fields are not shown
+            for step in steps:
+                step["update"] = shown_state(step.get("update"), hidden)
+        return steps
 
     async def list_runs(self, *, graph_name: str | None = None, status: str | Sequence[str] | None = None,
                         created_after: float | None = None, created_before: float | None = None,
@@ -207,10 +213,11 @@ class DurableClientBackend(DurableProgress):
         start = prepare_start(self.graphs, graph, input, instance_id=instance_id, metadata=metadata,
                               version=version)
         registration, state = start.registration, start.state
+        shown = shown_state(state, registration.manifest.hidden_fields)  # what a status shows
         # A generated id is new by construction: only a caller's id needs the idempotency check.
         existing = None if instance_id is None else await self._find(instance_id)
         if existing is not None:
-            return repeated_start(existing, graph, state)
+            return repeated_start(existing, graph, shown)
         instance_id = instance_id or new_instance_id(time.time())
         manifest = registration.manifest
         payload = run_payload(manifest, state, metadata=to_json(metadata or {}), created_at=time.time(),
@@ -222,12 +229,12 @@ class DurableClientBackend(DurableProgress):
             if existing is None:  # taken by an instance that is not a run of this app's graphs
                 raise RunConflictError(f"instance id '{instance_id}' is already in use",
                                        details={"instance_id": instance_id}) from None
-            return repeated_start(existing, graph, state)
+            return repeated_start(existing, graph, shown)
         now = payload["created_at"]
         return RunStatus(
             instance_id=instance_id, graph_name=graph, graph_version=manifest.version,
             graph_hash=manifest.graph_hash, status=PENDING, step=0, current_nodes=[],
-            waiting_for=[], input=state, output=None, error=None, created_at=now, updated_at=now,
+            waiting_for=[], input=shown, output=None, error=None, created_at=now, updated_at=now,
             metadata=payload["metadata"],
         )
 

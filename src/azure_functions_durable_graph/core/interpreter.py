@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..graph.errors import EventNotDeclaredError
-from ..graph.manifest import GraphManifest
+from ..graph.manifest import GraphManifest, shown_state
 from .boundary import RunEvents, advance, fail_run, start_superstep
 from .compiled import CompiledGraph, compile_manifest
 from .records import (
@@ -333,6 +333,7 @@ def build_output(manifest: ManifestLike, snapshot: Snapshot) -> dict[str, Any]:
     state = snapshot["state"]
     if m.output_fields is not None:  # the graph's output schema: only these fields
         state = {k: state[k] for k in m.output_fields if k in state}
+    state = shown_state(state, m.hidden_fields)  # bookkeeping fields are never output
     return {
         "state": state,
         "final_nodes": list(snapshot["final_nodes"]),

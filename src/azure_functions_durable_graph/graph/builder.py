@@ -68,7 +68,9 @@ class ManifestBuilder:
 
     ``input_model`` (default: the state model) is what starting a run asks for: a model whose
     fields are state fields with types the state accepts; other state fields start at their
-    defaults.
+    defaults. ``output_fields`` names the state fields a completed run's output shows;
+    ``hidden_fields`` names bookkeeping fields no view of a run shows (its input, step
+    updates, progress events, output).
     """
 
     def __init__(
@@ -80,10 +82,13 @@ class ManifestBuilder:
         max_steps: int = DEFAULT_MAX_STEPS,
         input_model: type[BaseModel] | None = None,
         output_fields: Iterable[str] | None = None,
+        hidden_fields: Iterable[str] | None = None,
     ) -> None:
         self.graph_name = graph_name
         # The state fields a completed run's output shows; None: every field.
         self.output_fields = None if output_fields is None else list(output_fields)
+        # State fields never shown (input, updates, progress, output); None or empty: none.
+        self.hidden_fields = list(hidden_fields) if hidden_fields else None
         self.state_model = state_model
         # The state model itself is the default: giving it explicitly declares nothing new.
         self.input_model = None if input_model is state_model else input_model
@@ -208,6 +213,7 @@ class ManifestBuilder:
             max_steps=self.max_steps,
             input_model=self.input_model,
             output_fields=self.output_fields,
+            hidden_fields=self.hidden_fields,
         )
         problems = validate_graph(view)
         try:
@@ -258,6 +264,7 @@ class ManifestBuilder:
             state_schema=state_json_schema(self.state_model),
             input_schema=state_json_schema(self.input_model) if self.input_model is not None else None,
             output_fields=self.output_fields,
+            hidden_fields=self.hidden_fields,
             reducers={name: r.name for name, r in reducers.items()},
             max_steps=self.max_steps,
             metadata=self.metadata,

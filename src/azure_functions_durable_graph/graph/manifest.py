@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -106,6 +107,9 @@ class GraphManifest(BaseModel):
     # The state fields a completed run's output shows (all when absent); left out of the JSON
     # when absent, like input_schema, so graphs without it keep their graph_hash.
     output_fields: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
+    # State fields kept for the graph's own bookkeeping: a run's input, step updates, progress
+    # events and output leave them out (see shown_state). Left out of the JSON when absent.
+    hidden_fields: list[str] | None = Field(default=None, exclude_if=lambda value: value is None)
     reducers: dict[str, str] = Field(default_factory=dict)
     max_steps: int = DEFAULT_MAX_STEPS
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -183,6 +187,17 @@ class GraphManifest(BaseModel):
         return manifest_to_mermaid(self)
 
 
+def shown_state(values: Any, hidden: Collection[str] | None) -> Any:
+    """``values`` (a dict of state fields) without the ``hidden`` fields; anything else as is.
+
+    The same object comes back when nothing is hidden, so graphs without hidden fields pay
+    nothing for the check.
+    """
+    if not hidden or not isinstance(values, dict) or not any(k in values for k in hidden):
+        return values
+    return {k: v for k, v in values.items() if k not in hidden}
+
+
 def canonical_json(value: Any) -> str:
     """Canonical JSON: sorted keys, no whitespace, UTF-8 kept."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
@@ -215,4 +230,5 @@ __all__ = [
     "WaitSpec",
     "canonical_json",
     "compute_graph_hash",
+    "shown_state",
 ]

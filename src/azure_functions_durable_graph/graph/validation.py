@@ -82,6 +82,7 @@ class BuilderView:
     max_steps: Any
     input_model: Any = None
     output_fields: Any = None
+    hidden_fields: Any = None
 
 
 def validate_graph(view: BuilderView) -> list[ValidationProblem]:
@@ -98,13 +99,15 @@ def validate_graph(view: BuilderView) -> list[ValidationProblem]:
     problems.extend(_check_state_model(view))
     if is_state_model(view.state_model):
         problems.extend(input_model_problems(g, view.state_model, view.input_model))
-    if view.output_fields is not None and is_state_model(view.state_model):
-        unknown = [f for f in view.output_fields if f not in view.state_model.model_fields]
-        if unknown or not all(isinstance(f, str) for f in view.output_fields):
+    for setting, fields in (("output_fields", view.output_fields), ("hidden_fields", view.hidden_fields)):
+        if fields is None or not is_state_model(view.state_model):
+            continue
+        unknown = [f for f in fields if f not in view.state_model.model_fields]
+        if unknown or not all(isinstance(f, str) for f in fields):
             add(
                 ValidationProblem(
                     SETTING_INVALID,
-                    f"graph '{g}': output_fields names unknown state field(s) {unknown} "
+                    f"graph '{g}': {setting} names unknown state field(s) {unknown} "
                     f"(state fields: {', '.join(view.state_model.model_fields)})",
                 )
             )

@@ -79,6 +79,7 @@ def from_langgraph(graph: Any, *, name: str | None = None, version: str = "0.1.0
         metadata={"langgraph": {"output_keys": list(state.output_keys)}},
         # A run's output on every engine is the graph's output schema, without the hidden fields.
         output_fields=[k for k in state.output_keys if k not in HIDDEN_FIELDS],
+        hidden_fields=HIDDEN_FIELDS,  # no view of a run (input, steps, progress) shows them
     )
     if entry_direct:
         ours.set_entrypoint(start.static[0])
@@ -200,7 +201,7 @@ def _may_interrupt(runnable: Any) -> bool:
     stack = [code]
     while stack:
         current = stack.pop()
-        if "interrupt" in current.co_names:
+        if "interrupt" in current.co_names or "interrupt" in current.co_freevars:  # also a closure's
             return True
         stack.extend(c for c in current.co_consts if inspect.iscode(c))
     return False

@@ -40,6 +40,7 @@ from ..graph.errors import (
     RunConflictError,
     StoreError,
 )
+from ..graph.manifest import shown_state
 from ..graph.registration import GraphRegistration
 from .engine_reads import StoredRunReads
 from .hooks import ProgressListener, StoreHooks
@@ -98,6 +99,7 @@ class LocalEngine(StoredRunReads):
         self._timers = TimerLoop(self.store, self.clock, self.wake_due_runs, lambda: self._running)
         self._running = False
         self._listeners: list[ProgressListener] = []
+        self._hidden_by_hash: dict[str, frozenset[str]] = {}
 
     def add_listener(self, listener: ProgressListener) -> None:
         """Call ``listener(instance_id, seq, events)`` after every persisted transition."""
@@ -200,13 +202,15 @@ class LocalEngine(StoredRunReads):
         registration, state = start.registration, start.state
         # A generated id is new by construction: only a caller's id needs the idempotency check.
         existing = None if instance_id is None else self.store.find_run(instance_id)
+        hidden = registration.manifest.hidden_fields
         if existing is not None:
-            return repeated_start(run_status(existing), graph, state)
+            return repeated_start(run_status(existing, self.hidden_fields(existing.graph_hash)), graph,
+                                  shown_state(state, hidden))
         instance_id = instance_id or new_instance_id(self.clock.now())
         active, events = self.driver.start(registration, state, run_id=instance_id, metadata=metadata)
         record = new_run_record(registration, active.snapshot, state, metadata, self.clock.now())
         self.hooks.record_start(active, record, events)
-        status = run_status(record)  # as stored; read before the run is scheduled and moves on
+        status = run_status(record, hidden)  # as stored; read before the run is scheduled and moves on
         self._active[instance_id] = active
         # A new run has no stored events: any raised from now on are posted to the drive.
         self._schedule(instance_id, load_inbox=False)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any, cast
 
 from ..execution.backend import RunStatus, status_from_snapshot
 from ..graph.errors import InvalidInputError
+from ..graph.manifest import shown_state
 from ..graph.registration import GraphRegistration
 from .store.base import RunRecord, RunStore
 
@@ -46,12 +47,13 @@ def task_index(task_id: str) -> int:
     return 1 << 30  # the custom-reducer task runs after every task of its step
 
 
-def run_status(record: RunRecord) -> RunStatus:
+def run_status(record: RunRecord, hidden: Collection[str] | None = None) -> RunStatus:
+    """The API status of ``record``; its input without the graph's ``hidden`` fields."""
     current, waits = status_from_snapshot(record.snapshot)
     return RunStatus(
         instance_id=record.instance_id, graph_name=record.graph_name, graph_version=record.graph_version,
         graph_hash=record.graph_hash, status=record.status, step=int(record.snapshot.get("step", 0)),
-        current_nodes=current, waiting_for=waits, input=record.input, output=record.output,
+        current_nodes=current, waiting_for=waits, input=shown_state(record.input, hidden), output=record.output,
         error=record.error, created_at=record.created_at, updated_at=record.updated_at,
         metadata=record.metadata, parent_id=record.parent_id, cancel=record.snapshot.get("cancel"),
     )
