@@ -20,7 +20,9 @@ import pytest
 
 pytest.importorskip("langgraph")
 
-from langchain_core.messages import AIMessage, HumanMessage  # noqa: E402
+from langchain_core.language_models.chat_models import BaseChatModel  # noqa: E402
+from langchain_core.messages import AIMessage, BaseMessage, HumanMessage  # noqa: E402
+from langchain_core.outputs import ChatGeneration, ChatResult  # noqa: E402
 from langchain_core.tools import tool  # noqa: E402
 from langgraph.checkpoint.memory import InMemorySaver  # noqa: E402
 from langgraph.graph import END, START, MessagesState, StateGraph  # noqa: E402
@@ -36,6 +38,10 @@ from langgraph_helpers import interrupted, on_langgraph, our_groups, plain  # no
 from scenarios import Scenario, event, run_in_memory  # noqa: E402
 
 ERROR_HANDLERS = "error_handler" in inspect.signature(StateGraph.add_node).parameters
+try:
+    from langgraph.prebuilt import create_react_agent
+except ImportError:  # a langgraph-prebuilt without it
+    create_react_agent = None
 
 
 class Log(TypedDict):
@@ -142,6 +148,39 @@ def agent() -> Any:
     return graph.compile()
 
 
+def _answer(last: BaseMessage) -> AIMessage:
+    """A tiny deterministic chat model's reply: ask the tool once, then answer with its result."""
+    if last.type == "human":
+        call = {"name": "multiply", "args": {"a": 6, "b": 7}, "id": "call-1"}
+        return AIMessage("", id="ai-1", tool_calls=[call])
+    return AIMessage(f"The answer is {last.content}", id="ai-2")
+
+
+class FakeToolModel(BaseChatModel):
+    """That model as a LangChain chat model (binding tools changes nothing)."""
+
+    @property
+    def _llm_type(self) -> str:
+        return "fake-tool-model"
+
+    def bind_tools(self, tools: Any, **kwargs: Any) -> Any:
+        return self
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                  **kwargs: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=_answer(messages[-1]))])
+
+
+def react_agent() -> Any:
+    import warnings
+
+    assert create_react_agent is not None
+    with warnings.catch_warnings():  # deprecated since LangGraph 1.0 for langchain.agents
+        warnings.simplefilter("ignore")
+        # Its state has RemainingSteps, which a node sees computed from the run's step.
+        return create_react_agent(FakeToolModel(), [multiply])
+
+
 class Draft(TypedDict):
     draft: str
     verdict: str
@@ -242,6 +281,7 @@ CASES = {
     "subgraph": Case(subgraph, {"topic": "otters"}),
     "retry": Case(retry, {"topic": "t"}),
     "fallback": Case(fallback, {"topic": "otters"}, failing=("lookup",)),
+    "react_agent": Case(react_agent, {"messages": [HUMAN]}),
 }
 NEEDS_ERROR_HANDLERS = {"fallback"}
 
@@ -262,8 +302,10 @@ def _ours(nodes: list[str]) -> list[str]:
 
 
 @pytest.mark.parametrize("name", [
-    pytest.param(n, marks=pytest.mark.skipif(n in NEEDS_ERROR_HANDLERS and not ERROR_HANDLERS,
-                                             reason="this LangGraph has no node error handlers"))
+    pytest.param(n, marks=[pytest.mark.skipif(n in NEEDS_ERROR_HANDLERS and not ERROR_HANDLERS,
+                                              reason="this LangGraph has no node error handlers"),
+                           pytest.mark.skipif(n == "react_agent" and create_react_agent is None,
+                                              reason="this langgraph-prebuilt has no create_react_agent")])
     for n in CASES])
 def test_corpus_graph_runs_alike_on_langgraph_and_every_engine(name: str) -> None:
     from langgraph.types import Command as LGCommand

@@ -15,6 +15,7 @@ from ..graph.registration import GraphRegistration
 from ..graph.routing import END
 from .edges import LG_START, RESUME_EVENT, join_groups, node_edges
 from .error_handlers import error_handler, error_options, guarded, handler_edges, is_error_handler
+from .managed import ManagedSteps
 from .nodes import NOT_RETRIED, AfterNode, Router, StartNode, node_handler
 from .plan import START_NODE, GraphPlan, after_node
 from .refusals import checkpointer_call, refuse
@@ -81,12 +82,13 @@ def from_langgraph(graph: Any, *, name: str | None = None, version: str = "0.1.0
         output_fields=[k for k in state.output_keys if k not in HIDDEN_FIELDS],
         hidden_fields=HIDDEN_FIELDS,  # no view of a run (input, steps, progress) shows them
     )
+    managed = ManagedSteps(state, ours.max_steps)  # RemainingSteps / IsLastStep from the step
     if entry_direct:
         ours.set_entrypoint(start.static[0])
     else:
         entry = StartNode(plan)
         ours.set_entrypoint(START_NODE)
-        ours.add_node(START_NODE, entry.handler, route=entry.router,
+        ours.add_node(START_NODE, entry.handler, route=managed(entry.router),
                       route_targets=_targets(plan, start.possible, []))
     for node, spec in builder.nodes.items():
         _check_node(plan, node, spec)
@@ -99,11 +101,11 @@ def from_langgraph(graph: Any, *, name: str | None = None, version: str = "0.1.0
             waits.append(WaitSpec(event=RESUME_EVENT, resume_node=after_node(node)))
         handler = (error_handler(plan, node, spec) if is_error_handler(spec)
                    else guarded(node_handler(plan, node, spec), plan, node, spec))
-        ours.add_node(node, handler, route=Router(plan, node, spec.input_schema),
+        ours.add_node(node, managed(handler), route=managed(Router(plan, node, spec.input_schema)),
                       route_targets=_targets(plan, edges[node].possible, waits), **options)
         if node in after:
             continuation = AfterNode(plan, node)
-            ours.add_node(after_node(node), continuation.handler, route=continuation.router,
+            ours.add_node(after_node(node), continuation.handler, route=managed(continuation.router),
                           route_targets=_targets(plan, edges[node].possible, []))
     ours.add_event_handler(RESUME_EVENT, resume_handler(plan), payload_model=ResumePayload)
     built = ours.build()

@@ -5,10 +5,13 @@ schemas) becomes a field: a ``LastValue`` channel replaces (``None`` until writt
 schema gives a default), a ``BinaryOperatorAggregate`` with ``operator.add`` uses our ``add``
 reducer, ``add_messages`` the messages reducer, any other binary operator a custom reducer that
 calls it. Messages travel as JSON dicts and are LangChain message objects inside nodes.
+The managed values ``RemainingSteps`` and ``IsLastStep`` are no fields: a node (or branch)
+reading one gets it computed from its task's step (see ``managed.py``).
 """
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import operator
@@ -32,6 +35,13 @@ AFTER_FIELD = "lg_after__"
 """Hidden field: the ``Command`` gotos of a node paused by ``interrupt_after``, by node."""
 HIDDEN_FIELDS = (RESUME_FIELD, INTERRUPT_FIELD, SEND_FIELD, AFTER_FIELD)
 
+REMAINING_STEPS = "remaining_steps"
+"""Kind of a ``RemainingSteps`` key: the supersteps left before the recursion limit."""
+IS_LAST_STEP = "is_last_step"
+"""Kind of an ``IsLastStep`` key: whether one superstep is left."""
+REMAINING: contextvars.ContextVar[int | None] = contextvars.ContextVar("lg_remaining_steps", default=None)
+"""The remaining steps of the task being run (set around its node handler and router)."""
+
 
 @dataclass(frozen=True)
 class FieldPlan:
@@ -54,6 +64,7 @@ class StatePlan:
     input_keys: tuple[str, ...]
     output_keys: tuple[str, ...]
     schema_keys: Mapping[Any, tuple[str, ...]]
+    managed: Mapping[str, str] = dataclasses.field(default_factory=dict)  # key -> kind
 
     @property
     def messages_keys(self) -> frozenset[str]:
@@ -88,13 +99,11 @@ class MessagesReducer:
 
 
 def build_state_plan(builder: Any, graph: str) -> StatePlan:
-    """Convert ``builder``'s channels and schemas (refusing managed values and other channels)."""
+    """Convert ``builder``'s channels and schemas (refusing channels and managed values it cannot map)."""
     from langgraph.channels import BinaryOperatorAggregate, LastValue
     from langgraph.graph.message import add_messages
 
-    if builder.managed:
-        names = ", ".join(sorted(builder.managed))
-        raise refuse(graph, f"managed value channel(s) {names}", hint="declare plain state keys instead")
+    managed = managed_keys(builder, graph)
     hints: dict[str, Any] = {}
     defaults: dict[str, Any] = {}
     for schema in builder.schemas:
@@ -139,12 +148,38 @@ def build_state_plan(builder: Any, graph: str) -> StatePlan:
     definitions[AFTER_FIELD] = (Annotated[dict[str, list[str]], reducers.merge], Field(default_factory=dict))
     model = create_model(f"{_pascal(graph)}State", **definitions)
     schema_keys = {schema: tuple(keys) for schema, keys in builder.schemas.items()}
-    input_keys = schema_keys.get(builder.input_schema, tuple(fields))
-    output_keys = schema_keys.get(builder.output_schema, tuple(fields))
+    # Managed values are never input or output (as in LangGraph).
+    input_keys = tuple(k for k in schema_keys.get(builder.input_schema, tuple(fields)) if k not in managed)
+    output_keys = tuple(k for k in schema_keys.get(builder.output_schema, tuple(fields)) if k not in managed)
     # Starting a run asks for the input schema's keys; the hidden fields are never input.
     inputs: dict[str, Any] = {k: (fields[k].annotation, _default(fields[k].default)) for k in input_keys if k in fields}
     input_model = create_model(f"{_pascal(graph)}Input", **inputs)
-    return StatePlan(model, fields, input_model, tuple(input_keys), tuple(output_keys), schema_keys)
+    return StatePlan(model, fields, input_model, input_keys, output_keys, schema_keys, managed)
+
+
+def managed_keys(builder: Any, graph: str) -> dict[str, str]:
+    """The builder's ``RemainingSteps`` / ``IsLastStep`` keys by kind; any other managed value refused."""
+    if not builder.managed:
+        return {}
+    from langgraph.managed import IsLastStep, RemainingSteps
+
+    kinds = {typing.get_args(RemainingSteps)[1]: REMAINING_STEPS, typing.get_args(IsLastStep)[1]: IS_LAST_STEP}
+    found: dict[str, str] = {}
+    for name, spec in builder.managed.items():
+        kind = kinds.get(spec)
+        if kind is None:
+            raise refuse(graph, f"managed value {getattr(spec, '__name__', spec)} for state key '{name}'",
+                         hint="declare a plain state key instead")
+        found[name] = kind
+    return found
+
+
+def managed_value(plan: StatePlan, key: str) -> Any:
+    """The value of managed key ``key`` for the task being run (from :data:`REMAINING`)."""
+    remaining = REMAINING.get()
+    if remaining is None:
+        raise RuntimeError(f"managed value '{key}' read outside a node or branch of the graph")
+    return remaining if plan.managed[key] == REMAINING_STEPS else remaining == 1
 
 
 def node_input(plan: StatePlan, schema: Any, values: Mapping[str, Any]) -> Any:
@@ -153,6 +188,9 @@ def node_input(plan: StatePlan, schema: Any, values: Mapping[str, Any]) -> Any:
     data: dict[str, Any] = {}
     for key in keys:
         field = plan.fields.get(key)
+        if field is None and key in plan.managed:
+            data[key] = managed_value(plan, key)
+            continue
         if field is None or key not in values:
             continue
         value = values[key]
@@ -293,12 +331,17 @@ __all__ = [
     "FieldPlan",
     "HIDDEN_FIELDS",
     "INTERRUPT_FIELD",
+    "IS_LAST_STEP",
+    "REMAINING",
+    "REMAINING_STEPS",
     "MessagesReducer",
     "OperatorReducer",
     "RESUME_FIELD",
     "SEND_FIELD",
     "StatePlan",
     "build_state_plan",
+    "managed_keys",
+    "managed_value",
     "messages_from_json",
     "messages_to_json",
     "node_input",
