@@ -342,3 +342,33 @@ def test_waiting_edge_runs_the_node_once_both_starts_finished() -> None:
     graph.add_edge(["a", "b2"], "c")
     result = same(graph.compile(), {"topic": "t"})
     assert result.state.log[-1] == "c after 3"
+
+
+class Nested(TypedDict):
+    flat: list[str]
+    rows: list[dict[str, Any]]
+    seen: Annotated[list[str], operator.add]
+
+
+def test_a_node_changing_its_input_in_place_does_not_change_the_run_state() -> None:
+    # Flat lists are copied shallowly, nested values deeply: neither reaches the stored state.
+    def meddle(state: Nested) -> dict[str, Any]:
+        state["flat"].append("meddled")
+        state["rows"][0]["n"] = 99
+        state["seen"].clear()
+        return {"seen": ["meddle"]}
+
+    def look(state: Nested) -> dict[str, Any]:
+        return {"seen": [f"flat={len(state['flat'])} n={state['rows'][0]['n']}"]}
+
+    graph = StateGraph(Nested)
+    graph.add_node("meddle", meddle)
+    graph.add_node("look", look)
+    graph.add_edge(START, "meddle")
+    graph.add_edge("meddle", "look")
+    registration = from_langgraph(graph, name="meddling")
+    result = registration.invoke({"flat": ["a"], "rows": [{"n": 1}], "seen": ["start"]}, clock=ManualClock())
+    assert result.status == "completed", result.error
+    output = registration.output(result.state)
+    assert output["flat"] == ["a"] and output["rows"] == [{"n": 1}]
+    assert output["seen"] == ["start", "meddle", "flat=1 n=1"]

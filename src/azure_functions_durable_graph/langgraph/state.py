@@ -182,6 +182,21 @@ def managed_value(plan: StatePlan, key: str) -> Any:
     return remaining if plan.managed[key] == REMAINING_STEPS else remaining == 1
 
 
+_ATOMIC = (str, int, float, bool, type(None))
+
+
+def _private(value: Any) -> Any:
+    """A copy of ``value`` the node may change in place without touching the run's state."""
+    # Most values are scalars or flat lists and dicts of scalars: a shallow copy is a full one.
+    if type(value) in _ATOMIC:
+        return value
+    if type(value) is list and all(type(item) in _ATOMIC for item in value):
+        return value.copy()
+    if type(value) is dict and all(type(item) in _ATOMIC for item in value.values()):
+        return value.copy()
+    return copy.deepcopy(value)
+
+
 def node_input(plan: StatePlan, schema: Any, values: Mapping[str, Any]) -> Any:
     """The value a LangGraph node (or branch) of input ``schema`` reads from ``values``."""
     keys = plan.schema_keys.get(schema, tuple(plan.fields))
@@ -198,7 +213,7 @@ def node_input(plan: StatePlan, schema: Any, values: Mapping[str, Any]) -> Any:
             continue
         if field.kind == "messages":
             value = messages_from_json(value)
-        data[key] = copy.deepcopy(value) if field.kind != "messages" else value
+        data[key] = _private(value) if field.kind != "messages" else value
     if isinstance(schema, type) and (issubclass(schema, BaseModel) or dataclasses.is_dataclass(schema)):
         return schema(**data)
     return data
