@@ -7,7 +7,8 @@ and the rounds repeat (see :mod:`bench.cases`), so all runners share the machine
 The ratio compares each row with LangGraph of the same durability class: in-memory rows with
 LangGraph without a checkpointer, SQLite rows with ``SqliteSaver``. Below the table: runs per second of many concurrent runs, and
 the memory held by many runs parked on an event wait; then the streaming section
-(:mod:`bench.emit_bench`) and the LangGraph adapter's section (:mod:`bench.langgraph_bench`).
+(:mod:`bench.emit_bench`), parallel sync branches that block (:mod:`bench.sync_branches_bench`)
+and the LangGraph adapter's section (:mod:`bench.langgraph_bench`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ import sys
 
 from azure_functions_durable_graph.graph.registration import GraphRegistration
 
-from . import durability_bench, emit_bench, engine_bench, langgraph_bench, peers
+from . import (
+    durability_bench,
+    emit_bench,
+    engine_bench,
+    langgraph_bench,
+    peers,
+    sync_branches_bench,
+)
 from .cases import Case, time_cases
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
 
@@ -143,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     park = engine_bench.parked_runs(parked)
     stream_lines = emit_bench.report(streaming, streaming["repeat"] if args.repeat is None else repeat,
                                      with_peers=with_peers, progress=_progress)
+    branches = dict(sync_branches_bench.QUICK if args.quick else sync_branches_bench.DEFAULTS)
+    branch_lines = sync_branches_bench.report(
+        branches, int(branches["repeat"]) if args.repeat is None else repeat, progress=_progress)
     durable = dict(durability_bench.QUICK if args.quick else durability_bench.DEFAULTS)
     durability_lines = durability_bench.report(
         durable, durable["repeat"] if args.repeat is None else repeat, with_peers=with_peers, progress=_progress)
@@ -167,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print()
     for line in stream_lines:
+        print(line)
+    print()
+    for line in branch_lines:
         print(line)
     print()
     for line in adapter_lines:

@@ -10,11 +10,16 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ..graph.signatures import arguments_taken, positional_arity
 
-SyncRunner = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+class SyncRunner(Protocol):
+    """Runs a sync call off the event loop (a thread pool), enforcing ``timeout`` if given."""
+
+    def __call__(self, call: Callable[[], Any], timeout: float | None = None) -> Awaitable[Any]:
+        """Run ``call()``; the timeout counts from when the call starts running."""
 
 
 @functools.lru_cache(maxsize=4096)
@@ -34,8 +39,9 @@ async def call_user(
 ) -> Any:
     """Call ``function`` with as many of ``args`` as it accepts; await it if async.
 
-    Sync functions run inline unless ``sync_runner`` is given (a thread pool keeps an event
-    loop free) or a ``timeout`` needs them off the loop to be enforceable.
+    Sync functions run inline unless ``sync_runner`` is given (a thread pool: the sync
+    handlers of a superstep's tasks overlap) or a ``timeout`` needs them off the loop to be
+    enforceable (a thread of their own then).
     """
     bound = args[: arguments_taken(function, len(args))]
     if is_async(function):
@@ -46,13 +52,15 @@ async def call_user(
         if inspect.isawaitable(result):
             result = await result
         return result
-    runner = sync_runner or _to_thread
-    pending = runner(functools.partial(function, *bound))
-    return await (asyncio.wait_for(pending, timeout) if timeout else pending)
+    call = functools.partial(function, *bound)
+    if sync_runner is not None:
+        return await _awaited(await sync_runner(call, timeout))
+    return await _awaited(await asyncio.wait_for(asyncio.to_thread(call), timeout or None))
 
 
-async def _to_thread(call: Callable[[], Any]) -> Any:
-    return await asyncio.to_thread(call)
+async def _awaited(result: Any) -> Any:
+    """A sync callable may return an awaitable (a lambda calling an async function)."""
+    return (await result) if inspect.isawaitable(result) else result
 
 
 __all__ = ["SyncRunner", "call_user", "is_async", "positional_arity"]

@@ -35,6 +35,7 @@ from .clock import Clock
 from .emits import EmitSink, ParentRunEmits
 from .executor import execute_task, failure_record, to_json
 from .start_input import check_start_input, invalid_input
+from .sync_pool import RunThreads, SyncPool, TaskThreads
 
 
 class RunHooks(Protocol):
@@ -158,16 +159,23 @@ def new_state(registration: GraphRegistration, value: Any, *, from_parent: bool 
 
 
 class RunDriver:
-    """Drives runs until they finish or park on a wait."""
+    """Drives runs until they finish or park on a wait.
+
+    With a ``sync_pool``, the sync handlers and routers of a superstep with several tasks run
+    on its threads (at most ``sync_threads_per_run`` of a run at once, default the pool's), so
+    they overlap; a lone task runs inline. Without one, sync code runs inline on the loop.
+    """
 
     def __init__(
-        self, *, clock: Clock, hooks: RunHooks | None = None, sync_runner: SyncRunner | None = None,
-        park_on_timers: bool = False, emits: EmitSink | None = None,
+        self, *, clock: Clock, hooks: RunHooks | None = None, sync_pool: SyncPool | None = None,
+        sync_threads_per_run: int | None = None, park_on_timers: bool = False,
+        emits: EmitSink | None = None,
     ) -> None:
         self.clock = clock
         self.emits = emits  # where ctx.emit writes go (None: checked, then dropped)
         self.hooks: RunHooks = hooks or NullHooks()
-        self.sync_runner = sync_runner
+        self.sync_pool = sync_pool
+        self.sync_threads_per_run = sync_threads_per_run
         # Engines with a timer loop park runs that only wait for a timer (retry backoff), so a
         # run in backoff holds no concurrency slot; the in-process runner sleeps instead.
         self.park_on_timers = park_on_timers
@@ -194,8 +202,10 @@ class RunDriver:
         """Run until the run finishes or waits for an event with nothing else to do."""
         run._loop = asyncio.get_running_loop()
         run._wake = asyncio.Event()
+        threads = None if self.sync_pool is None else self.sync_pool.for_run(self.sync_threads_per_run)
         in_flight: dict[str, asyncio.Future[dict[str, Any]]] = {}
         commands: dict[str, TaskCommand] = {}
+        threaded: dict[str, TaskThreads] = {}  # the tasks given the run's threads
         helpers: list[asyncio.Future[Any]] = []
         try:
             while True:
@@ -213,14 +223,14 @@ class RunDriver:
                     else:
                         await self._apply_result(run, command, await self._execute(run, command))
                     continue
-                if await self._start_tasks(run, decision.tasks, in_flight, commands):
+                if await self._start_tasks(run, decision.tasks, in_flight, commands, threads, threaded):
                     continue  # a committed result was applied: decide again
                 if await self._fire_due_timer(run, decision.timers):
                     continue
                 if not in_flight and not run.inputs:
                     if run.snapshot["status"] == WAITING or not decision.timers or self.park_on_timers:
                         return  # parked: an event or a due timer drives it again
-                waiters: list[asyncio.Future[Any]] = list(in_flight.values())
+                waiters: list[asyncio.Future[Any]] = [f for f in in_flight.values() if not f.done()]
                 if decision.timers:
                     earliest = min(t["fire_at"] for t in decision.timers)
                     helpers.append(asyncio.ensure_future(self.clock.sleep_until(earliest)))
@@ -232,10 +242,7 @@ class RunDriver:
                 for helper in helpers:
                     helper.cancel()
                 helpers.clear()
-                finished = [t for t, f in in_flight.items() if f.done()]
-                await self._apply_results(
-                    run, [(commands.pop(t), in_flight.pop(t).result()) for t in finished]
-                )
+                await self._apply_results(run, _take_finished(in_flight, commands, threaded))
         finally:
             for future in list(in_flight.values()) + helpers:
                 future.cancel()
@@ -248,7 +255,12 @@ class RunDriver:
         tasks: list[TaskCommand],
         in_flight: dict[str, asyncio.Future[dict[str, Any]]],
         commands: dict[str, TaskCommand],
+        threads: RunThreads | None,
+        threaded: dict[str, TaskThreads],
     ) -> bool:
+        # Sync code goes to threads only when it has company: a lone task runs inline.
+        if len(in_flight) + sum(c["task_id"] not in in_flight for c in tasks) < 2:
+            threads = None
         for command in tasks:
             task_id = command["task_id"]
             if task_id in in_flight:
@@ -258,7 +270,10 @@ class RunDriver:
                 await self._apply_committed(run, task_id, committed)
                 return True
             commands[task_id] = command
-            in_flight[task_id] = asyncio.ensure_future(self._execute(run, command))
+            runner = None if threads is None else TaskThreads(threads)
+            if runner is not None:
+                threaded[task_id] = runner
+            in_flight[task_id] = asyncio.ensure_future(self._execute(run, command, runner))
         return False
 
     async def _apply_committed(self, run: ActiveRun, task_id: str, result: dict[str, Any]) -> None:
@@ -307,11 +322,13 @@ class RunDriver:
             events += apply_task_result(run.graph, run.snapshot, command["task_id"], result, now=now)
         await self.hooks.record_transition(run, events)
 
-    async def _execute(self, run: ActiveRun, command: TaskCommand) -> dict[str, Any]:
+    async def _execute(
+        self, run: ActiveRun, command: TaskCommand, threads: SyncRunner | None = None
+    ) -> dict[str, Any]:
         if command["kind"] == "subgraph":
             return await self._run_child(run, command)
         return await execute_task(
-            run.registration, command, sync_runner=self.sync_runner, cancel_signal=run.cancel_signal,
+            run.registration, command, sync_runner=threads, cancel_signal=run.cancel_signal,
             emits=self.emits,
         )
 
@@ -322,7 +339,8 @@ class RunDriver:
             child_registration = run.registration.subgraphs[node]
             state = new_state(child_registration, command["child_input"], from_parent=True)
             emits = None if self.emits is None else ParentRunEmits(self.emits, run.run_id)
-            child = RunDriver(clock=self.clock, sync_runner=self.sync_runner, emits=emits)
+            child = RunDriver(clock=self.clock, sync_pool=self.sync_pool,
+                              sync_threads_per_run=self.sync_threads_per_run, emits=emits)
             active, _ = child.start(
                 child_registration,
                 state,
@@ -351,6 +369,32 @@ class RunDriver:
                 "retryable": status != WAITING,
             },
         }
+
+
+def _take_finished(
+    in_flight: dict[str, asyncio.Future[dict[str, Any]]], commands: dict[str, TaskCommand],
+    threaded: dict[str, TaskThreads],
+) -> list[tuple[TaskCommand, dict[str, Any]]]:
+    """The finished tasks to apply now, in the order they started.
+
+    A task whose sync code ran in threads waits (in memory) for the tasks started before it,
+    so parallel sync branches are recorded in task order, as when they ran inline one after
+    another; a failure goes at once (its retry backoff starts), as does an async task.
+    """
+    taken: list[tuple[TaskCommand, dict[str, Any]]] = []
+    earlier_running = False
+    for task_id, future in list(in_flight.items()):
+        if not future.done():
+            earlier_running = True
+            continue
+        result = future.result()
+        threads = threaded.get(task_id)
+        if earlier_running and threads is not None and threads.used and result.get("ok"):
+            continue
+        del in_flight[task_id]
+        threaded.pop(task_id, None)
+        taken.append((commands.pop(task_id), result))
+    return taken
 
 
 __all__ = ["ActiveRun", "CancelInput", "EventInput", "NullHooks", "RunDriver", "RunHooks", "RunInput", "new_state"]

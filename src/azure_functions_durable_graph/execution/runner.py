@@ -9,6 +9,7 @@ run waits for an event that was not supplied, the result is ``waiting`` and can 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import threading
 import uuid
@@ -26,6 +27,7 @@ from .driver import ActiveRun, RunDriver, new_state
 from .emits import EmitRow, EmitSink
 from .executor import validate_event_payload
 from .json_limits import check_event_json, check_start_json
+from .sync_pool import DEFAULT_SYNC_THREADS_PER_RUN, SyncPool, check_thread_count, shared_pool
 
 
 class _MemoryHooks:
@@ -78,6 +80,10 @@ def invoke(registration: GraphRegistration, input: Any = None, **options: Any) -
     given in order to whichever wait comes next), ``run_id``, ``metadata``, ``clock`` (a
     :class:`ManualClock` makes retry backoff instant), ``cancel`` (a reason, applied once the
     run parks), ``resume`` (a previous waiting :class:`RunResult`).
+
+    Threads: the sync handlers and routers of a superstep's tasks run in threads, at most
+    ``sync_threads_per_run`` (default 32) at once, taken from ``sync_executor`` (default a
+    pool of 64 threads shared by the process's runs); a lone task runs inline.
     """
     return _run_sync(ainvoke(registration, input, **options))
 
@@ -115,6 +121,8 @@ async def ainvoke(
     resume: RunResult | None = None,
     emits: EmitSink | None = None,
     on_events: Callable[[list[dict[str, Any]]], None] | None = None,
+    sync_threads_per_run: int = DEFAULT_SYNC_THREADS_PER_RUN,
+    sync_executor: concurrent.futures.Executor | None = None,
 ) -> RunResult:
     """Async form of :func:`invoke`.
 
@@ -123,7 +131,10 @@ async def ainvoke(
     """
     clock = clock or (resume.clock if resume else None) or SystemClock()
     steps: list[StepRecord] = list(resume.steps) if resume else []
-    driver = RunDriver(clock=clock, hooks=_MemoryHooks(steps, on_events), emits=emits)
+    per_run = check_thread_count("invoke", "sync_threads_per_run", sync_threads_per_run)
+    pool = shared_pool() if sync_executor is None else SyncPool(executor=sync_executor, owner="invoke")
+    driver = RunDriver(clock=clock, hooks=_MemoryHooks(steps, on_events), emits=emits,
+                       sync_pool=pool, sync_threads_per_run=per_run)
     if resume is not None:
         from ..core import compile_manifest
 
@@ -219,7 +230,7 @@ class _ProgressQueue:
         if threading.get_ident() == self.thread:
             self.items.append(row[1])
             self.wake.set()
-        else:  # a sync node off the loop (a node with a timeout runs on a thread)
+        else:  # a sync node on a thread (in a superstep of several tasks, or with a timeout)
             self.loop.call_soon_threadsafe(self.put, row[1])
 
     def add_event(self, event: dict[str, Any]) -> None:

@@ -33,6 +33,7 @@ from ..execution.run_policy import (
     refuse_if_finished,
     repeated_start,
 )
+from ..execution.sync_pool import DEFAULT_SYNC_THREADS, DEFAULT_SYNC_THREADS_PER_RUN, SyncPool
 from ..graph.errors import (
     GraphNotFoundError,
     HandlerNotFoundError,
@@ -63,7 +64,10 @@ class LocalEngine(StoredRunReads):
     """Embedded engine implementing the ``RunBackend`` port.
 
     Use as ``async with LocalEngine(db_path) as engine:``; ``concurrency`` bounds the runs
-    driven at once, ``workers`` the threads that run sync handlers (keeping the loop free).
+    driven at once, ``workers`` the threads whose event loops drive them (a lone task's sync
+    handler runs inline there). The sync handlers of a superstep's several tasks run on a pool
+    of ``sync_threads`` threads shared by the engine's runs, at most ``sync_threads_per_run``
+    of one run at once.
     ``emit_limit`` is how many ``ctx.emit`` chunks a run keeps (the oldest go first).
     ``durability`` (SQLite): ``"process"``, the default for a file the engine opens, keeps a
     commit through a crash of the process; ``"power"`` through a power loss too (docs/engine.md).
@@ -72,7 +76,9 @@ class LocalEngine(StoredRunReads):
     def __init__(
         self, store: RunStore | str | Path | None = None, *, concurrency: int = 64, workers: int = 8,
         clock: Clock | None = None, emit_limit: int = EMIT_LIMIT, durability: str | None = None,
+        sync_threads: int = DEFAULT_SYNC_THREADS, sync_threads_per_run: int = DEFAULT_SYNC_THREADS_PER_RUN,
     ) -> None:
+        self._sync_pool = SyncPool(sync_threads, per_run=sync_threads_per_run, owner="LocalEngine")
         if isinstance(emit_limit, bool) or not isinstance(emit_limit, int) or emit_limit < 1:
             raise InvalidInputError(f"LocalEngine: emit_limit must be a positive integer, got {emit_limit!r}")
         self.store = open_store(store, durability)
@@ -89,9 +95,10 @@ class LocalEngine(StoredRunReads):
         self.hooks = StoreHooks(self.store, now=self.clock.now, on_progress=self._progress)
         self.emit_limit = emit_limit
         self._emits = BatchedEmits(self._write_emits)
-        # Sync handlers run inline on the worker loop that drives the run (see workers.py).
+        # A lone task's sync handler runs inline on the worker loop that drives the run (see
+        # workers.py); those of a superstep's several tasks on the engine's sync pool.
         self.driver = RunDriver(clock=self.clock, hooks=RetryingHooks(self.hooks, self.clock),
-                                park_on_timers=True, emits=self._emits)
+                                park_on_timers=True, emits=self._emits, sync_pool=self._sync_pool)
         self._active: dict[str, ActiveRun] = {}
         self._drives: dict[str, DriveHandle] = {}
         self._watchers = RunWatchers()
@@ -141,6 +148,7 @@ class LocalEngine(StoredRunReads):
         if self._workers is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
             self._workers = None
+        self._sync_pool.shutdown()  # idle threads end; opening again makes a new pool
         if close_store:
             self.store.close()
         if self._lock is not None:
