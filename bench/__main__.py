@@ -7,8 +7,9 @@ and the rounds repeat (see :mod:`bench.cases`), so all runners share the machine
 The ratio compares each row with LangGraph of the same durability class: in-memory rows with
 LangGraph without a checkpointer, SQLite rows with ``SqliteSaver``. Below the table: runs per second of many concurrent runs, and
 the memory held by many runs parked on an event wait; then the streaming section
-(:mod:`bench.emit_bench`), parallel sync branches that block (:mod:`bench.sync_branches_bench`)
-and the LangGraph adapter's section (:mod:`bench.langgraph_bench`).
+(:mod:`bench.emit_bench`), parallel sync branches that block (:mod:`bench.sync_branches_bench`),
+the LangGraph adapter's section (:mod:`bench.langgraph_bench`), durability modes
+(:mod:`bench.durability_bench`) and a run whose state grows (:mod:`bench.write_behind_bench`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from . import (
     langgraph_bench,
     peers,
     sync_branches_bench,
+    write_behind_bench,
 )
 from .cases import Case, time_cases
 from .graphs import NODES_PER_RUN, chain_graph, fanout_graph, map_graph
@@ -157,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     durable = dict(durability_bench.QUICK if args.quick else durability_bench.DEFAULTS)
     durability_lines = durability_bench.report(
         durable, durable["repeat"] if args.repeat is None else repeat, with_peers=with_peers, progress=_progress)
+    growing = dict(write_behind_bench.QUICK if args.quick else write_behind_bench.DEFAULTS)
+    growing_lines = write_behind_bench.report(  # the parked runs measured above
+        growing, growing["repeat"] if args.repeat is None else repeat, with_peers=with_peers, progress=_progress,
+        park=park)
     adapter = dict(langgraph_bench.QUICK if args.quick else langgraph_bench.DEFAULTS)
     adapter_lines = langgraph_bench.report(adapter, adapter["repeat"] if args.repeat is None else repeat,
                                            progress=_progress)
@@ -187,6 +193,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     print()
     for line in durability_lines:  # bench.durability_bench: what each durability mode costs
+        print(line)
+    print()
+    for line in growing_lines:  # bench.write_behind_bench: a run whose state grows, parked runs
         print(line)
     sys.stdout.flush()
     return 0

@@ -293,13 +293,16 @@ def _store_with_bad_rows(path: Path) -> dict[str, str]:
     asyncio.run(start_all())
     engine.store.close()
     conn = sqlite3.connect(path)
-    snapshot = json.loads(conn.execute("SELECT snapshot FROM runs WHERE instance_id = 'run-deep'").fetchone()[0])
+    # A run's snapshot is kept in run_snapshots (schema version 6).
+    snapshot = json.loads(conn.execute("SELECT snapshot FROM run_snapshots WHERE instance_id = 'run-deep'").fetchone()[0])
     snapshot["state"]["data"] = "@DEEP@"
     deep_text = json.dumps(snapshot).replace('"@DEEP@"', nested(250))
-    conn.execute("UPDATE runs SET snapshot = ?, status = 'completed' WHERE instance_id = 'run-deep'", (deep_text,))
+    conn.execute("UPDATE run_snapshots SET snapshot = ? WHERE instance_id = 'run-deep'", (deep_text,))
+    conn.execute("UPDATE runs SET status = 'completed' WHERE instance_id = 'run-deep'")
     conn.execute("UPDATE runs SET metadata = ?, status = 'completed' WHERE instance_id = 'run-deeper'",
                  ('{"m": ' + nested(5000)[:-1],))
-    conn.execute("UPDATE runs SET snapshot = '{not json', status = 'running' WHERE instance_id = 'run-garbage'")
+    conn.execute("UPDATE run_snapshots SET snapshot = '{not json' WHERE instance_id = 'run-garbage'")
+    conn.execute("UPDATE runs SET status = 'running' WHERE instance_id = 'run-garbage'")
     conn.commit()
     conn.close()
     return ids

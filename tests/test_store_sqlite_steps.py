@@ -161,7 +161,7 @@ def test_a_version_2_database_keeps_its_events_through_the_migration(tmp_path: P
             )
     conn.close()
     with SqliteRunStore(path) as store:
-        assert store.schema_version == LATEST_VERSION == 5
+        assert store.schema_version == LATEST_VERSION == 6
         assert sequences(store, "a") == [(1, "a1"), (2, "a2")]
         assert sequences(store, "b") == [(1, "b1"), (2, "b2")]
         assert store.commit_transition("a", step(2, {"n": "a3"})) == 3

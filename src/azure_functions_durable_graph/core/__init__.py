@@ -29,6 +29,7 @@ from .records import (
     TimerRecord,
     WaitRecord,
 )
+from .replay import DeferredResult, replay_deferred
 from .snapshot import (
     CANCELLED,
     COMPLETED,
@@ -67,6 +68,7 @@ __all__ = [
     "SNAPSHOT_FORMAT",
     "WAITING",
     "Commands",
+    "DeferredResult",
     "CompiledGraph",
     "Snapshot",
     "apply_cancel",
@@ -78,6 +80,7 @@ __all__ = [
     "compile_manifest",
     "decide",
     "mark_compacted",
+    "replay_deferred",
     "start_run",
     "task_command",
 ]

@@ -98,6 +98,8 @@ class ActiveRun:
     snapshot: Snapshot
     inputs: deque[RunInput] = field(default_factory=deque)
     cancel_signal: threading.Event = field(default_factory=threading.Event)
+    #: The ``now`` the last task results were applied with (a store replaying them needs it).
+    applied_at: float | None = None
     _wake: asyncio.Event | None = None
     _loop: asyncio.AbstractEventLoop | None = None
 
@@ -316,7 +318,7 @@ class RunDriver:
         # must not start another superstep.
         await self._apply_inputs(run)
         events: list[dict[str, Any]] = []
-        now = self.clock.now()
+        now = run.applied_at = self.clock.now()
         for command, result in finished:
             await self.hooks.record_result(run, command, result)
             events += apply_task_result(run.graph, run.snapshot, command["task_id"], result, now=now)

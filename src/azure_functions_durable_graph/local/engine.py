@@ -58,6 +58,10 @@ logger = logging.getLogger(__name__)
 
 #: How many ``ctx.emit`` chunks a run keeps by default (the oldest are dropped past it).
 EMIT_LIMIT = 10_000
+#: Write-behind defaults: a run's snapshot is written at least every this many result-only
+#: steps, and before their deferred results pass this many bytes of JSON (docs/engine.md).
+WRITE_BEHIND_STEPS = 64
+WRITE_BEHIND_BYTES = 1 << 20
 
 
 class LocalEngine(StoredRunReads):
@@ -71,11 +75,15 @@ class LocalEngine(StoredRunReads):
     ``emit_limit`` is how many ``ctx.emit`` chunks a run keeps (the oldest go first).
     ``durability`` (SQLite): ``"process"``, the default for a file the engine opens, keeps a
     commit through a crash of the process; ``"power"`` through a power loss too (docs/engine.md).
+    ``write_behind_steps``/``write_behind_bytes``: a step that only applies task results leaves
+    the run's snapshot out (reads replay its results), at most that many steps or bytes of
+    results in a row; 0 writes the snapshot at every step (docs/engine.md).
     """
 
     def __init__(
         self, store: RunStore | str | Path | None = None, *, concurrency: int = 64, workers: int = 8,
         clock: Clock | None = None, emit_limit: int = EMIT_LIMIT, durability: str | None = None,
+        write_behind_steps: int = WRITE_BEHIND_STEPS, write_behind_bytes: int = WRITE_BEHIND_BYTES,
         sync_threads: int = DEFAULT_SYNC_THREADS, sync_threads_per_run: int = DEFAULT_SYNC_THREADS_PER_RUN,
     ) -> None:
         self._sync_pool = SyncPool(sync_threads, per_run=sync_threads_per_run, owner="LocalEngine")
@@ -92,7 +100,11 @@ class LocalEngine(StoredRunReads):
         self._loop: asyncio.AbstractEventLoop | None = None
         # Guards the hand-over between an API call posting to a driven run and that drive ending.
         self._sched_lock = threading.RLock()
-        self.hooks = StoreHooks(self.store, now=self.clock.now, on_progress=self._progress)
+        for name, value in (("write_behind_steps", write_behind_steps), ("write_behind_bytes", write_behind_bytes)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise InvalidInputError(f"LocalEngine: {name} must be a non-negative integer, got {value!r}")
+        self.hooks = StoreHooks(self.store, now=self.clock.now, on_progress=self._progress,
+                                behind_steps=write_behind_steps, behind_bytes=write_behind_bytes)
         self.emit_limit = emit_limit
         self._emits = BatchedEmits(self._write_emits)
         # A lone task's sync handler runs inline on the worker loop that drives the run (see
@@ -145,6 +157,8 @@ class LocalEngine(StoredRunReads):
                 await asyncio.wait_for(asyncio.wrap_future(drive.future), 30)
         await self._timers.stop()
         self._emits.close()  # after the drives: what their nodes emitted is written
+        with contextlib.suppress(StoreError):  # a run not flushed is replayed by its next reader
+            self.hooks.flush_behind()  # write-behind: every stopped run's snapshot is written
         if self._workers is not None:
             await asyncio.get_running_loop().run_in_executor(None, self._workers.shutdown)
             self._workers = None

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass
 from types import TracebackType
 from typing import Any, TypeVar
 
+from ...core.replay import DeferredResult
 from ...core.snapshot import FINISHED, RUNNING, WAITING
 from ...graph.errors import RunConflictError
 from .lease_port import Lease, RunLeases
@@ -127,6 +128,10 @@ class Transition:
     timers: Sequence[Mapping[str, Any]] | None = None  # None: unchanged
     delivered: Sequence[str] = ()
     owner: str | None = None  # set: written only while this owner holds the run's lease
+    #: Set (write-behind): the snapshot is left out; the results are logged as applied at this
+    #: ``now`` and replayed onto the last written snapshot by every read. None: the snapshot is
+    #: written and the run's deferred results are dropped (they are in it).
+    deferred_at: float | None = None
 
 
 class RunStore(RunLeases, ABC):
@@ -181,6 +186,22 @@ class RunStore(RunLeases, ABC):
 
         Sequence numbers start at 1 and only grow, even after pruning. One transaction.
         """
+
+    # -- write-behind (see Transition.deferred_at) -------------------------------------------
+    def save_progress(self, instance_id: str, transition: Transition) -> int:
+        """A deferred transition's row progress (status, update time) and events, and its
+        results logged as deferred; the snapshot is left as it is. Returns the last sequence."""
+        raise NotImplementedError(f"{type(self).__name__} does not defer snapshots")
+
+    def deferred_results(self, instance_id: str) -> list[DeferredResult]:
+        """The results committed after the run's written snapshot, in commit order (empty for
+        an unknown run); reads of the run replay them (``core.replay_deferred``)."""
+        return []
+
+    def flush_deferred(self, instance_id: str) -> bool:
+        """Write the run's replayed snapshot and drop its deferred results, in one write;
+        False when it had none (or is unknown). Status, times and events are left alone."""
+        return False
 
     @abstractmethod
     def list_events(
@@ -244,17 +265,21 @@ class RunStore(RunLeases, ABC):
         """The run's stored event with this id, delivered or not (None when there is none)."""
 
     def commit_transition(self, instance_id: str, transition: Transition) -> int:
-        """Write a transition: results, snapshot (+events), timers, deliveries; returns the last
-        event sequence. Stores that can do it atomically override this (SQLite does).
+        """Write a transition: results, snapshot (+events; a deferred one's progress, see
+        ``Transition.deferred_at``), timers, deliveries; returns the last event sequence. Stores
+        that can do it atomically override this (SQLite does).
 
         With ``transition.owner`` set, LeaseLostError (``LEASE_LOST``) unless that owner holds
         the run's lease; a transition to a finished status ends the lease."""
         for r in transition.results:
             self.commit_task_result(instance_id, r.step, r.task_id, r.node, r.attempt, r.result,
                                     started_at=r.started_at, finished_at=r.finished_at)
-        last = self.save_snapshot(instance_id, transition.snapshot, status=transition.status,
-                                  updated_at=transition.updated_at, output=transition.output,
-                                  error=transition.error, events=transition.events)
+        if transition.deferred_at is not None:
+            last = self.save_progress(instance_id, transition)
+        else:
+            last = self.save_snapshot(instance_id, transition.snapshot, status=transition.status,
+                                      updated_at=transition.updated_at, output=transition.output,
+                                      error=transition.error, events=transition.events)
         if transition.timers is not None:
             self.upsert_timers(instance_id, transition.timers)
         if transition.delivered:
@@ -339,6 +364,7 @@ class RunStore(RunLeases, ABC):
 
 
 __all__ = [
+    "DeferredResult",
     "Lease",
     "ensure_unfinished",
     "ResultRow",

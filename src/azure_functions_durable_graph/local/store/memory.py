@@ -24,6 +24,7 @@ from .base import (
     StepRow,
     ensure_unfinished,
 )
+from .memory_behind import MemoryWriteBehind
 from .memory_leases import MemoryLeases
 from .memory_queries import MemoryQueries, StoredEvent, StoredResult, StoredRun
 from .rows import (
@@ -39,7 +40,7 @@ from .rows import (
 )
 
 
-class MemoryRunStore(MemoryLeases, MemoryQueries, RunStore):
+class MemoryRunStore(MemoryWriteBehind, MemoryLeases, MemoryQueries, RunStore):
     """A :class:`RunStore` kept in dictionaries behind a lock; nothing survives the process."""
 
     def __init__(self) -> None:
@@ -106,13 +107,13 @@ class MemoryRunStore(MemoryLeases, MemoryQueries, RunStore):
     def get_run(self, instance_id: str) -> RunRecord:
         """The stored run (RunNotFoundError naming the run when there is none)."""
         with self._lock:
-            return self._run(instance_id).record()
+            return self._current(self._run(instance_id).record())
 
     def find_run(self, instance_id: str) -> RunRecord | None:
         """The stored run, or None."""
         with self._lock:
             run = self._maybe_run(instance_id)
-            return None if run is None else run.record()
+            return None if run is None else self._current(run.record())
 
     def save_snapshot(
         self,
@@ -143,6 +144,7 @@ class MemoryRunStore(MemoryLeases, MemoryQueries, RunStore):
                 run.last_seq += 1
                 run.events.append((run.last_seq, step, float(updated_at), text))
             run.columns.update(changes)
+            run.deferred.clear()  # the snapshot written holds them
             return run.last_seq
 
     def list_events(

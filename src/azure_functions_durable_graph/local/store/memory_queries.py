@@ -60,6 +60,7 @@ class StoredRun:
     timers: dict[str, tuple[float, str]] = field(default_factory=dict)  # id -> (fire_at, kind)
     lease: tuple[str, float] | None = None  # (owner, until), see lease_port.py
     cancel_request: str | None = None  # JSON {"reason": ...}
+    deferred: list[tuple[str, int, float]] = field(default_factory=list)  # task, attempt, applied at
 
     def record(self) -> RunRecord:
         """The run row as a :class:`RunRecord` (JSON columns parsed afresh)."""
@@ -74,6 +75,7 @@ class MemoryQueries:
         _runs: dict[str, StoredRun]
         def _check_open(self) -> None: ...
         def _run(self, instance_id: str) -> StoredRun: ...
+        def _current_listed(self, record: RunRecord) -> RunRecord: ...
 
     # -- queries ---------------------------------------------------------------------------
     def list_runs(
@@ -105,7 +107,7 @@ class MemoryQueries:
                 ):
                     chosen.append((key, run))
             chosen.sort(key=lambda item: item[0], reverse=True)
-            records = [listed_run_record(run.columns) for _key, run in chosen[:limit]]
+            records = [self._current_listed(listed_run_record(run.columns)) for _key, run in chosen[:limit]]
         more = len(chosen) > limit
         last = records[-1] if records else None
         next_cursor = encode_cursor(last.created_at, last.instance_id) if more and last else None

@@ -184,6 +184,32 @@ MIGRATIONS: list[tuple[int, str]] = [
         END;
         """,
     ),
+    (
+        6,
+        # Write-behind snapshots: a step that only applies task results may leave the run's
+        # snapshot as it was; the results it applied (kept in task_results) are logged in
+        # deferred_results in commit order with the time they were applied at, and replayed by
+        # every read. Writing the snapshot deletes the run's rows. The snapshot moves to a table
+        # of its own: SQLite rewrites a whole row on any update, so a step that changes the
+        # run's progress would otherwise pay for its whole snapshot (runs.snapshot stays, '').
+        """
+        CREATE TABLE run_snapshots (
+            instance_id TEXT PRIMARY KEY,
+            snapshot TEXT NOT NULL
+        );
+        INSERT INTO run_snapshots (instance_id, snapshot) SELECT instance_id, snapshot FROM runs;
+        UPDATE runs SET snapshot = '';
+        CREATE TABLE deferred_results (
+            instance_id TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            step INTEGER NOT NULL,
+            task_id TEXT NOT NULL,
+            attempt INTEGER NOT NULL,
+            applied_at REAL NOT NULL,
+            PRIMARY KEY (instance_id, position)
+        ) WITHOUT ROWID;
+        """,
+    ),
 ]
 
 #: The newest schema version this code reads and writes.

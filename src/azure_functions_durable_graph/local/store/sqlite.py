@@ -44,11 +44,19 @@ from .rows import (
     run_record,
     step_of,
 )
+from .sqlite_behind import SqliteWriteBehind, clear_deferred_in
 from .sqlite_commit import CommitQueue
 from .sqlite_emits import SELECT_STREAM, write_emits
 from .sqlite_leases import SqliteLeases, set_new_lease
 from .sqlite_queries import SELECT_RUN, UNFINISHED_SQL, SqliteQueries
-from .sqlite_runs import NEXT_RUN_NUMBER, SEQ_LIMIT, RunRowWriter, event_key, insert_events
+from .sqlite_runs import (
+    INSERT_SNAPSHOT,
+    NEXT_RUN_NUMBER,
+    SEQ_LIMIT,
+    RunRowWriter,
+    event_key,
+    insert_events,
+)
 from .sqlite_writes import (
     commit_result_in,
     mark_delivered_in,
@@ -67,7 +75,7 @@ _INSERT_RUN = (
 )
 
 
-class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
+class SqliteRunStore(SqliteWriteBehind, SqliteLeases, SqliteQueries, RunStore):
     """A :class:`RunStore` in a SQLite file (``":memory:"`` keeps it in memory).
 
     ``durability`` is ``"process"`` (a commit survives a crash of the process) or ``"power"``
@@ -179,7 +187,7 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
         step = step_of(run.snapshot)
         with self._write() as conn:
             try:
-                conn.execute(_INSERT_RUN, [*values.values(), len(texts)])
+                conn.execute(_INSERT_RUN, [*(("" if k == "snapshot" else v) for k, v in values.items()), len(texts)])
             except sqlite3.IntegrityError as exc:
                 if "runs.instance_id" not in str(exc):
                     raise  # another constraint: the store's error, below
@@ -187,6 +195,7 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
             number = int(conn.execute(
                 "SELECT run_number FROM runs WHERE instance_id = ?", (run.instance_id,)
             ).fetchone()[0])
+            conn.execute(INSERT_SNAPSHOT, (run.instance_id, values["snapshot"]))
             insert_events(conn, run.instance_id, number, 0, step, values["updated_at"], texts)
             set_new_lease(conn, run.instance_id, lease)
             self._rows.after_commit(run.instance_id, run.status, len(texts), number)
@@ -200,9 +209,9 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
         return record
 
     def find_run(self, instance_id: str) -> RunRecord | None:
-        """The stored run, or None."""
+        """The stored run (its deferred steps replayed, see :mod:`.sqlite_behind`), or None."""
         row = self._one(f"{SELECT_RUN} WHERE instance_id = ?", (instance_id,))
-        return None if row is None else run_record(row)
+        return None if row is None else self._current(run_record(row))
 
     def save_snapshot(
         self,
@@ -220,6 +229,7 @@ class SqliteRunStore(SqliteLeases, SqliteQueries, RunStore):
             last, number = self._rows.write_step(conn, instance_id, snapshot, status=status,
                                                  updated_at=updated_at, output=output,
                                                  error=error, events=events)
+            clear_deferred_in(conn, instance_id)
             self._rows.after_commit(instance_id, status, last, number)
         return last
 

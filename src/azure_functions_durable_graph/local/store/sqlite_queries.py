@@ -29,7 +29,9 @@ from .sqlite_runs import SEQ_LIMIT
 # SQL lists of the statuses, for IN (...) clauses.
 FINISHED_SQL = "('" + "', '".join(FINISHED_STATUSES) + "')"
 UNFINISHED_SQL = "('" + "', '".join(UNFINISHED_STATUSES) + "')"
-SELECT_RUN = f"SELECT {', '.join(RUN_COLUMNS)} FROM runs"
+# A run's snapshot is kept in run_snapshots (migration 6), read as the row's snapshot column.
+SNAPSHOT_COLUMN = "(SELECT snapshot FROM run_snapshots s WHERE s.instance_id = runs.instance_id) AS snapshot"
+SELECT_RUN = "SELECT " + ", ".join(SNAPSHOT_COLUMN if c == "snapshot" else c for c in RUN_COLUMNS) + " FROM runs"
 # Per finished run, the step below which history may go when keeping the newest N steps.
 _THRESHOLDS = (
     "SELECT r.instance_id, (SELECT s.step FROM ("
@@ -55,6 +57,7 @@ class SqliteQueries:
         def _write(self) -> AbstractContextManager[sqlite3.Connection]: ...
         @staticmethod
         def _require_run(conn: sqlite3.Connection, instance_id: str) -> sqlite3.Row: ...
+        def _current_listed(self, record: RunRecord) -> RunRecord: ...
 
     # -- queries ---------------------------------------------------------------------------
     def find_event(self, instance_id: str, event_id: str) -> InboxEvent | None:
@@ -103,7 +106,7 @@ class SqliteQueries:
             "ORDER BY created_at DESC, instance_id DESC LIMIT ?",
             [*params, limit + 1],
         )
-        records = [listed_run_record(r) for r in rows[:limit]]
+        records = [self._current_listed(listed_run_record(r)) for r in rows[:limit]]
         if len(rows) <= limit:
             return records, None
         return records, encode_cursor(records[-1].created_at, records[-1].instance_id)
@@ -124,7 +127,7 @@ class SqliteQueries:
             refuse_unless_finished(instance_id, status, "purge")
             conn.execute(f"DELETE FROM run_events WHERE {_RUN_EVENTS}", (instance_id,))
             conn.execute(f"DELETE FROM run_emits WHERE {_RUN_EVENTS}", (instance_id,))
-            for table in ("task_results", "inbox", "timers", "runs"):
+            for table in ("task_results", "inbox", "timers", "deferred_results", "run_snapshots", "runs"):
                 conn.execute(f"DELETE FROM {table} WHERE instance_id = ?", (instance_id,))
 
     def prune_history(

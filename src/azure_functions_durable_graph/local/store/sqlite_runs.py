@@ -1,7 +1,8 @@
 """Writing a run's row and its progress events in the SQLite store, one step at a time.
 
-Every step of a run rewrites its row (snapshot, status, timestamps) and appends its progress
-events after the row's ``last_seq``. An event's key is ``run_number * 2**32 + seq``
+Every step of a run rewrites its row (status, timestamps) and its snapshot (kept in
+``run_snapshots``; a write-behind step leaves it as it is) and appends its progress events
+after the row's ``last_seq``. An event's key is ``run_number * 2**32 + seq``
 (:func:`event_key`), so a run's events are one key range of the ``run_events`` table.
 
 The store remembers the status, last sequence and run number it wrote for each unfinished
@@ -67,23 +68,28 @@ def _insert_events_sql(count: int) -> str:
 # run purged and started again elsewhere under the same id has another). No RETURNING needed.
 _KNOWN = "WHERE instance_id = ? AND status = ? AND last_seq = ? AND run_number = ?"
 _UPDATE_KNOWN = (
-    f"UPDATE runs SET snapshot = ?, updated_at = ?, output = ?, error = ?, last_seq = ? {_KNOWN}"
+    f"UPDATE runs SET updated_at = ?, output = ?, error = ?, last_seq = ? {_KNOWN}"
 )
 _UPDATE_KNOWN_STATUS = (
-    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+    "UPDATE runs SET status = ?, updated_at = ?, output = ?, error = ?, "
     f"last_seq = ? {_KNOWN}"
 )
 # Anything else: any unfinished status, the sequence as stored.
 _UPDATE_ANY = (
-    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+    "UPDATE runs SET status = ?, updated_at = ?, output = ?, error = ?, "
     "last_seq = last_seq + ? WHERE instance_id = ? "
     "AND status NOT IN ('" + "', '".join(FINISHED_STATUSES) + "') RETURNING last_seq, run_number"
 )
 _UPDATE_ANY_OLD = (  # SQLite before 3.35 has no RETURNING: read, then write
-    "UPDATE runs SET snapshot = ?, status = ?, updated_at = ?, output = ?, error = ?, "
+    "UPDATE runs SET status = ?, updated_at = ?, output = ?, error = ?, "
     "last_seq = ? WHERE instance_id = ?"
 )
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+
+#: The run's snapshot has a table of its own (migration 6): a step leaving it out rewrites
+#: only the small runs row.
+UPDATE_SNAPSHOT = "UPDATE run_snapshots SET snapshot = ? WHERE instance_id = ?"
+INSERT_SNAPSHOT = "INSERT INTO run_snapshots (instance_id, snapshot) VALUES (?, ?)"
 
 # Remembered runs beyond this are forgotten all at once (they only fall back to _UPDATE_ANY).
 MAX_REMEMBERED = 20_000
@@ -140,31 +146,34 @@ class RunRowWriter:
     def write_step(
         self, conn: sqlite3.Connection, instance_id: str, snapshot: Mapping[str, Any], *,
         status: str, updated_at: float, output: dict[str, Any] | None,
-        error: dict[str, Any] | None, events: Sequence[dict[str, Any]],
+        error: dict[str, Any] | None, events: Sequence[dict[str, Any]], keep_snapshot: bool = False,
     ) -> tuple[int, int]:
         """Update the run row and append ``events`` inside the caller's transaction.
 
-        Returns the run's last event sequence and its run number, for :meth:`after_commit`
-        (remembered when the transaction commits).
+        ``keep_snapshot``: the stored snapshot stays as it is (a write-behind step; ``snapshot``
+        only gives the events' step). Returns the run's last event sequence and its run number,
+        for :meth:`after_commit` (remembered when the transaction commits).
         """
         what = f"run '{instance_id}'"
-        snapshot_json = dump_json(snapshot, f"{what} snapshot")
+        snapshot_json = None if keep_snapshot else dump_json(snapshot, f"{what} snapshot")
         output_json = None if output is None else dump_json(output, f"{what} output")
         error_json = None if error is None else dump_json(error, f"{what} error")
         texts = [dump_json(e, f"{what} event") for e in events]
-        written = self._update_known(conn, instance_id, snapshot_json, status, updated_at,
+        written = self._update_known(conn, instance_id, status, updated_at,
                                      output_json, error_json, len(texts))
         if written is None:
-            written = self._update_any(conn, instance_id, snapshot_json, status, updated_at,
+            written = self._update_any(conn, instance_id, status, updated_at,
                                        output_json, error_json, len(texts))
         last, run_number = written
+        if snapshot_json is not None:
+            conn.execute(UPDATE_SNAPSHOT, (snapshot_json, instance_id))
         if texts:
             insert_events(conn, instance_id, run_number, last - len(texts), step_of(snapshot),
                           updated_at, texts)
         return last, run_number
 
     def _update_known(
-        self, conn: sqlite3.Connection, instance_id: str, snapshot_json: str, status: str,
+        self, conn: sqlite3.Connection, instance_id: str, status: str,
         updated_at: float, output_json: str | None, error_json: str | None, count: int,
     ) -> tuple[int, int] | None:
         known = self._written.get(instance_id)
@@ -173,22 +182,22 @@ class RunRowWriter:
         known_status, known_seq, run_number = known
         last = known_seq + count
         if status == known_status:
-            params: tuple[Any, ...] = (snapshot_json, updated_at, output_json, error_json, last,
+            params: tuple[Any, ...] = (updated_at, output_json, error_json, last,
                                        instance_id, known_status, known_seq, run_number)
             cursor = conn.execute(_UPDATE_KNOWN, params)
         else:
-            params = (snapshot_json, status, updated_at, output_json, error_json, last,
+            params = (status, updated_at, output_json, error_json, last,
                       instance_id, known_status, known_seq, run_number)
             cursor = conn.execute(_UPDATE_KNOWN_STATUS, params)
         return (last, run_number) if cursor.rowcount == 1 else None
 
     @staticmethod
     def _update_any(
-        conn: sqlite3.Connection, instance_id: str, snapshot_json: str, status: str,
+        conn: sqlite3.Connection, instance_id: str, status: str,
         updated_at: float, output_json: str | None, error_json: str | None, count: int,
     ) -> tuple[int, int]:
         if _HAS_RETURNING:  # one statement instead of a read and a write
-            row = conn.execute(_UPDATE_ANY, (snapshot_json, status, updated_at, output_json,
+            row = conn.execute(_UPDATE_ANY, (status, updated_at, output_json,
                                              error_json, count, instance_id)).fetchone()
             if row is not None:
                 return int(row[0]), int(row[1])
@@ -199,16 +208,18 @@ class RunRowWriter:
             raise not_found(instance_id)
         ensure_unfinished(instance_id, str(current[0]))  # unknown, or finished: never rewritten
         last = int(current[1]) + count
-        conn.execute(_UPDATE_ANY_OLD, (snapshot_json, status, updated_at, output_json,
+        conn.execute(_UPDATE_ANY_OLD, (status, updated_at, output_json,
                                        error_json, last, instance_id))
         return last, int(current[2])
 
 
 __all__ = [
     "INSERT_EVENT",
+    "INSERT_SNAPSHOT",
     "MAX_REMEMBERED",
     "NEXT_RUN_NUMBER",
     "SEQ_LIMIT",
+    "UPDATE_SNAPSHOT",
     "RunRowWriter",
     "event_key",
     "insert_events",

@@ -2,7 +2,7 @@
 
 A transition (:class:`.base.Transition`) writes its task results, the run's row and progress
 events (:class:`.sqlite_runs.RunRowWriter`), its timers and the delivery of the events it
-consumed; :func:`write_transition` runs them on a connection whose transaction is open (one
+consumed; a write-behind one logs its results instead of writing the snapshot (:mod:`.sqlite_behind`); :func:`write_transition` runs them on a connection whose transaction is open (one
 writer's share of a group commit, see :mod:`.sqlite_commit`).
 """
 
@@ -14,6 +14,7 @@ from typing import Any
 
 from .base import Transition
 from .rows import dump_json, not_found
+from .sqlite_behind import clear_deferred_in, log_deferred_in
 from .sqlite_leases import guard_lease
 from .sqlite_runs import RunRowWriter
 
@@ -84,11 +85,16 @@ def write_transition(
     for r in transition.results:
         commit_result_in(conn, instance_id, r.step, r.task_id, r.node, r.attempt,
                          r.result, started_at=r.started_at, finished_at=r.finished_at)
+    deferred_at = transition.deferred_at
     last, number = rows.write_step(
         conn, instance_id, transition.snapshot, status=transition.status,
         updated_at=transition.updated_at, output=transition.output,
-        error=transition.error, events=transition.events,
+        error=transition.error, events=transition.events, keep_snapshot=deferred_at is not None,
     )
+    if deferred_at is None:
+        clear_deferred_in(conn, instance_id)  # the snapshot written holds them
+    else:
+        log_deferred_in(conn, instance_id, transition.results, deferred_at)
     if transition.timers is not None:
         set_timers_in(conn, instance_id, transition.timers)
     if transition.delivered:
