@@ -26,6 +26,7 @@ from .write_behind import SnapshotReplay
 
 logger = logging.getLogger(__name__)
 
+_SLOTS = 1 << 16  # positions per event sequence number
 _NEXT_POSITION = "SELECT IFNULL(MAX(position), 0) FROM deferred_results WHERE instance_id = ?"
 _SELECT_DEFERRED = (
     "SELECT d.task_id, t.result, d.applied_at FROM deferred_results d JOIN task_results t "
@@ -35,16 +36,24 @@ _SELECT_DEFERRED = (
 
 
 def log_deferred_in(
-    conn: sqlite3.Connection, instance_id: str, results: Sequence[ResultRow], applied_at: float
+    conn: sqlite3.Connection, instance_id: str, results: Sequence[ResultRow], applied_at: float,
+    last_seq: int | None = None,
 ) -> None:
-    """Log ``results`` as applied at ``applied_at``, after the run's logged ones."""
+    """Log ``results`` as applied at ``applied_at``, after the run's logged ones.
+
+    ``last_seq``: the run's last event sequence after a transition that added events; it orders
+    the log without a read (every later transition's is higher). None: after the largest logged.
+    """
     if not results:
         return
-    base = int(conn.execute(_NEXT_POSITION, (instance_id,)).fetchone()[0])
+    if last_seq is not None and len(results) < _SLOTS:
+        base = last_seq * _SLOTS
+    else:
+        base = int(conn.execute(_NEXT_POSITION, (instance_id,)).fetchone()[0]) + 1
     conn.executemany(
         "INSERT INTO deferred_results (instance_id, position, step, task_id, attempt, applied_at) "
         "VALUES (?, ?, ?, ?, ?, ?)",
-        [(instance_id, base + i, r.step, r.task_id, r.attempt, applied_at) for i, r in enumerate(results, 1)],
+        [(instance_id, base + i, r.step, r.task_id, r.attempt, applied_at) for i, r in enumerate(results)],
     )
 
 

@@ -94,7 +94,8 @@ def write_transition(
     if deferred_at is None:
         clear_deferred_in(conn, instance_id)  # the snapshot written holds them
     else:
-        log_deferred_in(conn, instance_id, transition.results, deferred_at)
+        log_deferred_in(conn, instance_id, transition.results, deferred_at,
+                        last if transition.events else None)
     if transition.timers is not None:
         set_timers_in(conn, instance_id, transition.timers)
     if transition.delivered:
