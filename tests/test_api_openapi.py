@@ -247,38 +247,3 @@ def test_state_refs_are_not_overwritten_by_other_defs(orders_document: dict[str,
     assert set(item["properties"]) == {"sku"}  # not the event payload's Item
     inner = deref(orders_document, state["properties"]["inner"])
     assert set(inner["properties"]) == {"phase"}  # not the state itself
-
-
-def _keys(value: Any, found: set[str] | None = None, *, names: bool = False) -> set[str]:
-    """Every keyword used in a schema tree (property names left out)."""
-    found = set() if found is None else found
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not names:
-                found.add(key)
-            _keys(item, found, names=key in ("properties", "$defs") and not names)
-    elif isinstance(value, list):
-        for item in value:
-            _keys(item, found)
-    return found
-
-
-def test_no_const_reaches_client_generators(tmp_path: Path) -> None:
-    """``const`` (Pydantic's form of a one-value Literal) breaks openapi-python-client: the
-    document gives a one-value enum instead, and a field named ``const`` keeps its name."""
-    from typing import Literal
-
-    state = create_model("ConstState", mode=(Literal["fast"], "fast"), const=(int, 0), on=(Literal[True], True))
-    b = ManifestBuilder(graph_name="consts", state_model=state)
-    b.set_entrypoint("only")
-    b.add_node("only", lambda s: None, terminal=True)
-    with TestClient(build_local_app([b.build()], db=tmp_path / "c.db")) as client:
-        doc = client.get("/api/openapi.json").json()
-    validate(doc)
-    assert "const" not in _keys(doc)
-    schema = doc["components"]["schemas"]["consts.State"]["properties"]
-    assert (schema["mode"]["enum"], schema["mode"]["type"]) == (["fast"], "string")
-    assert (schema["on"]["enum"], schema["on"]["type"]) == ([True], "boolean")
-    assert schema["const"]["type"] == "integer"
-    purged = doc["components"]["schemas"]["Purged"]["properties"]["purged"]
-    assert purged == {"type": "boolean", "enum": [True]}

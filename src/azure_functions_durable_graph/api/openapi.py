@@ -18,8 +18,6 @@ from .protocol import GraphCatalog
 from .routes import ROUTES, RouteSpec
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]")
-# A single allowed value, in the form client generators read ("const" breaks openapi-python-client).
-TRUE_ONLY = {"type": "boolean", "enum": [True]}
 OBJECT = {"type": "object"}
 ANY_JSON: dict[str, Any] = {}
 # Instants are ISO 8601 UTC strings with microseconds, e.g. 2026-12-07T06:01:28.373718Z.
@@ -63,7 +61,7 @@ COMPONENTS: dict[str, Any] = {
     "EventPayload": ANY_JSON,
     "EventAccepted": {"type": "object", "required": ["instance_id", "event_name", "accepted"], "properties": {
         "instance_id": {"type": "string"}, "event_name": {"type": "string"},
-        "accepted": TRUE_ONLY, "event_id": {"type": "string"}}},
+        "accepted": {"const": True}, "event_id": {"type": "string"}}},
     "History": {"type": "object", "required": ["instance_id", "steps"], "properties": {
         "instance_id": {"type": "string"}, "steps": {"type": "array", "items": STEP}}},
     "Health": {"type": "object", "required": ["ok", "registered_graphs"], "properties": {
@@ -73,7 +71,7 @@ COMPONENTS: dict[str, Any] = {
     "GraphDetail": {"type": "object", "required": ["name", "manifest"], "properties": {
         "name": {"type": "string"}, "version": {"type": "string"}, "manifest": OBJECT,
         "mermaid": {"type": "string"}, "input_schema": OBJECT, "event_schemas": OBJECT}},
-    "Purged": {"type": "object", "properties": {"instance_id": {"type": "string"}, "purged": TRUE_ONLY}},
+    "Purged": {"type": "object", "properties": {"instance_id": {"type": "string"}, "purged": {"const": True}}},
 }
 ERROR_TEXT = {400: "invalid request", 401: "missing or wrong API key", 404: "not found",
               409: "conflicts with the run's state", 413: "request body too large",
@@ -172,24 +170,12 @@ def _hoist(components: dict[str, Any], graph: str, name: str, schema: dict[str, 
     return f"#/components/schemas/{base}"
 
 
-_NAMED = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
-_CONST_TYPES = ((bool, "boolean"), (int, "integer"), (float, "number"), (str, "string"))
-
-
 def _rewrite_refs(value: Any, base: str) -> Any:
-    """``$defs`` references to components; ``const`` (a Literal of one value) as a one-value enum."""
     if isinstance(value, dict):
-        out: dict[str, Any] = {}
+        out = {}
         for key, item in value.items():
-            if key in _NAMED and isinstance(item, dict):  # keys are field names, values schemas
-                out[key] = {name: _rewrite_refs(sub, base) for name, sub in item.items()}
-            elif key == "$ref" and isinstance(item, str) and item.startswith("#/$defs/"):
+            if key == "$ref" and isinstance(item, str) and item.startswith("#/$defs/"):
                 out[key] = f"#/components/schemas/{base}.defs.{_safe(item[len('#/$defs/'):])}"
-            elif key == "const" and "enum" not in value:
-                out["enum"] = [item]
-                kind = next((name for t, name in _CONST_TYPES if isinstance(item, t)), None)
-                if kind is not None and "type" not in value:
-                    out["type"] = kind
             else:
                 out[key] = _rewrite_refs(item, base)
         return out

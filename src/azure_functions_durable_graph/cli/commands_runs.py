@@ -13,7 +13,6 @@ from ..execution.backend import PENDING, RUN_STATUSES
 from ..execution.timestamps import api_times
 from .common import UsageError, add_target_argument
 from .engine_session import add_db_argument, db_path, parse_json_argument, valid_registrations
-from .remote import add_server_arguments, run_runs, run_send, server_url
 
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
@@ -34,15 +33,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     cancel.add_argument("--force", action="store_true", help="terminate at once")
     for sub in (listing, show, cancel):
         add_db_argument(sub)
-        add_server_arguments(sub)
         sub.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen ``runs`` action."""
-    if server_url(args):  # --url: the server's runs, through the client
-        return run_runs(args)
     if args.runs_action == "list":
         return _with_engine(args, None, _list)
     if args.runs_action == "show":
@@ -136,7 +132,6 @@ def add_events_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentPa
     add_target_argument(send)
     send.add_argument("--no-wait", action="store_true", help="return once the event is stored")
     add_db_argument(send)
-    add_server_arguments(send)
     send.add_argument("--json", action="store_true", help="print JSON")
     return parser
 
@@ -152,8 +147,6 @@ def run_events(args: argparse.Namespace) -> int:
         if args.target is None:  # TARGET given where PAYLOAD goes: say how to pass both
             raise UsageError(f"{exc}; TARGET comes after PAYLOAD (pass '{{}}' first) or as --target TARGET") from None
         raise
-    if server_url(args):  # --url: sent to the server through the client
-        return run_send(args, payload)
     registrations = valid_registrations(args.target)
 
     async def main() -> dict[str, Any]:
